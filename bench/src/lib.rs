@@ -1,0 +1,1 @@
+//! # hotrisk-bench — the latency benchmarking harness

@@ -1,0 +1,20 @@
+//! # hotrisk-engine — the risk engine
+//!
+//! Recomputes mark-to-market and margin for the positions an instrument's tick touches, decides
+//! tiered liquidations, and hands orders to a gateway through a lock-free queue.
+//!
+//! Modules (each one concept):
+//! - [`margin`]: instruments, brackets, the SoA position state and the exact fixed-point margin math;
+//! - [`snapshot`]: loading instruments and accounts/positions (scenario TOML, snapshot files);
+//! - [`risk`]: the `hotrisk risk` scenario calculator (TOML in, table or JSON out);
+//! - [`policy`]: the liquidation policy (tiers, book-aware sizing, insurance fund, ADL, cascade control);
+//! - [`config`], [`journal`], [`latency`], [`pipeline`]: the running engine (`hotrisk run`).
+
+pub mod config;
+pub mod journal;
+pub mod latency;
+pub mod margin;
+pub mod pipeline;
+pub mod policy;
+pub mod risk;
+pub mod snapshot;

@@ -1,0 +1,21 @@
+//! # hotrisk-feed — the wire
+//!
+//! This crate owns everything that crosses a process boundary in hotrisk:
+//!
+//! - [`wire`]: the fixed 64-byte `Pod` records (market data, account events, liquidation orders);
+//! - [`fixed`]: exact decimal ⇄ E8 fixed-point conversion used by every parser;
+//! - [`clock`]: the host-wide monotonic clock all stages stamp with;
+//! - [`ring`]: shared-memory rings over `/dev/shm` (lossless SPSC and lossy-detecting broadcast);
+//! - [`capture`]: native capture files (the ring's records behind a file header);
+//! - [`source`]: feed sources (Tardis CSV, Binance JSON lines, native captures, synthetic).
+//!
+//! The engine depends on this crate; this crate never depends on the engine.
+
+pub mod capture;
+pub mod clock;
+pub mod fixed;
+pub mod ring;
+pub mod source;
+pub mod wire;
+
+pub use wire::{Msg, MsgKind, Order, Side, Tier, MSG_SIZE};

@@ -1,0 +1,9 @@
+//! `hotrisk-tools convert` (being written).
+
+/// Arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn main(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("not implemented yet")
+}
