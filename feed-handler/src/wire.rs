@@ -61,6 +61,9 @@ pub enum MsgKind {
     Heartbeat = 8,
     /// Instrument status. `aux` = [`InstrumentStatus`].
     Status = 9,
+    /// A venue's own liquidation order seen on the public feed (Binance `forceOrder`).
+    /// `aux` = [`Side`] of the liquidation order; body `[average price, filled qty, 0]`.
+    Liquidation = 10,
     /// A fill from the matching engine. `account`, `instrument`; body `[signed qty, price, fee]`
     /// (fee in the margin asset, E8, positive = paid by the account).
     Fill = 16,
@@ -89,6 +92,7 @@ impl MsgKind {
             7 => Self::Funding,
             8 => Self::Heartbeat,
             9 => Self::Status,
+            10 => Self::Liquidation,
             16 => Self::Fill,
             17 => Self::Collateral,
             18 => Self::OrderAck,
@@ -110,6 +114,7 @@ impl MsgKind {
             Self::Funding => "funding",
             Self::Heartbeat => "heartbeat",
             Self::Status => "status",
+            Self::Liquidation => "liquidation",
             Self::Fill => "fill",
             Self::Collateral => "collateral",
             Self::OrderAck => "ack",
