@@ -18,7 +18,14 @@
 //! on a hot path (a `BTreeMap` per side is fine here); it stands for the exchange across the wire.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::clock::now_ns;
+use crate::ring::broadcast::{BroadcastReader, ReadOutcome};
+use crate::ring::idle::{IdleStrategy, SpinThenYield};
+use crate::ring::spsc::{SpscConsumer, SpscProducer};
+use crate::ring::RingError;
 use crate::wire::{AckStatus, Msg, MsgKind, Order, Side, FLAG_REDUCE_ONLY};
 
 /// One instrument's full-depth book: price (E8) → quantity (E8).
@@ -192,6 +199,134 @@ impl Venue {
     }
 }
 
+/// Counters of a [`run`] of the venue process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VenueStats {
+    /// Market-data records applied to the books.
+    pub market_records: u64,
+    /// Market-data records the venue lost because the feed lapped it (its book may be stale
+    /// until the next snapshot).
+    pub market_lost: u64,
+    /// Liquidation orders answered.
+    pub orders: u64,
+    /// Cancel-all requests answered.
+    pub cancels: u64,
+    /// Fill records sent.
+    pub fills: u64,
+    /// Quantity filled in total (E8).
+    pub filled_qty: i64,
+}
+
+/// Where the venue process reads and writes.
+#[derive(Debug, Clone, Copy)]
+pub struct VenueRings<'a> {
+    /// The market-data broadcast ring (read, as one more reader).
+    pub market: &'a Path,
+    /// The engine's order ring (SPSC, consumed).
+    pub orders: &'a Path,
+    /// The account-event ring (SPSC, produced: fills and acks). Created by the venue.
+    pub account_events: &'a Path,
+}
+
+/// Runs the venue process loop until the market-data feed and the order ring are both closed
+/// and drained, or `stop` is set.
+///
+/// The venue creates the account-event ring, attaches to the market-data ring (waiting up to
+/// `attach_timeout_ns` for it and for the order ring to appear), and then loops: apply every
+/// available market-data record, answer every available order (replies are pushed with
+/// back-pressure: never dropped), heartbeat, idle. `instruments` sizes the books.
+pub fn run(
+    rings: VenueRings<'_>,
+    instruments: usize,
+    attach_timeout_ns: i64,
+    stop: &AtomicBool,
+) -> Result<VenueStats, RingError> {
+    let mut acct = SpscProducer::<Msg>::create(rings.account_events, 1 << 16)?;
+    let deadline = now_ns().saturating_add(attach_timeout_ns);
+    let mut md = attach_retry(
+        || BroadcastReader::<Msg>::attach_at(rings.market, 1),
+        deadline,
+    )?;
+    let mut orders = attach_retry(|| SpscConsumer::<Order>::attach(rings.orders), deadline)?;
+    let mut venue = Venue::new(instruments);
+    let mut stats = VenueStats::default();
+    let mut idle = SpinThenYield::default();
+    let mut seq = 0u64;
+    let mut md_done = false;
+    let mut last_beat = now_ns();
+    while !stop.load(Ordering::Relaxed) {
+        let mut work = false;
+        loop {
+            match md.try_read() {
+                ReadOutcome::Item(m) => {
+                    venue.on_market(&m);
+                    stats.market_records += 1;
+                    work = true;
+                }
+                ReadOutcome::Lapped {
+                    expected,
+                    resumed_at,
+                } => {
+                    stats.market_lost += resumed_at - expected;
+                    work = true;
+                }
+                ReadOutcome::Empty => break,
+                ReadOutcome::Closed => {
+                    md_done = true;
+                    break;
+                }
+            }
+        }
+        while let Some(order) = orders.try_pop() {
+            work = true;
+            if order.kind() == Some(MsgKind::CancelAll) {
+                stats.cancels += 1;
+            } else {
+                stats.orders += 1;
+            }
+            let now = now_ns();
+            let exec = venue.on_order(&order, now, |mut reply| {
+                seq += 1;
+                reply.seq = seq;
+                if reply.kind() == Some(MsgKind::Fill) {
+                    stats.fills += 1;
+                }
+                reply.publish_ts = now_ns();
+                acct.push_spin(reply, &mut SpinThenYield::default());
+            });
+            stats.filled_qty += exec.filled_qty;
+        }
+        if md_done && orders.is_closed() {
+            break;
+        }
+        let now = now_ns();
+        if now - last_beat > 10_000_000 {
+            acct.heartbeat();
+            last_beat = now;
+        }
+        if work {
+            idle.reset();
+        } else {
+            idle.idle();
+        }
+    }
+    acct.close();
+    Ok(stats)
+}
+
+fn attach_retry<R>(
+    mut attach: impl FnMut() -> Result<R, RingError>,
+    deadline: i64,
+) -> Result<R, RingError> {
+    loop {
+        match attach() {
+            Ok(r) => return Ok(r),
+            Err(e) if now_ns() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
+}
+
 /// Average fill price at E8, rounded against the account: down for a sell, up for a buy.
 fn average_price(value: i128, qty: i64, side: u8) -> i64 {
     let q = i128::from(qty);
@@ -280,6 +415,44 @@ mod tests {
         bad.instrument = 5;
         v.on_order(&bad, 0, |m| out.push(m));
         assert_eq!(AckStatus::from_u8(out[0].aux), Some(AckStatus::Rejected));
+    }
+
+    #[test]
+    fn runs_over_real_rings_until_both_inputs_close() {
+        use crate::ring::broadcast::BroadcastWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let (md_p, ord_p, acct_p) = (
+            dir.path().join("md"),
+            dir.path().join("orders"),
+            dir.path().join("acct"),
+        );
+        // Everything is written and closed before the venue starts: each loop turn applies all
+        // available market data before answering orders, so the outcome is deterministic.
+        let mut md = BroadcastWriter::<Msg>::create(&md_p, 64).unwrap();
+        let mut orders = SpscProducer::<Order>::create(&ord_p, 64).unwrap();
+        md.publish(level(Side::Buy, 100, 5));
+        md.close();
+        orders.try_push(order(Side::Sell, 3, 90)).unwrap();
+        orders.close();
+        let stop = AtomicBool::new(false);
+        let rings = VenueRings {
+            market: &md_p,
+            orders: &ord_p,
+            account_events: &acct_p,
+        };
+        let stats = run(rings, 1, 1_000_000_000, &stop).unwrap();
+        assert_eq!((stats.orders, stats.fills, stats.market_records), (1, 1, 1));
+        let mut acct = SpscConsumer::<Msg>::attach(&acct_p).unwrap();
+        let fill = acct.try_pop().unwrap();
+        assert_eq!((fill.seq, fill.kind()), (1, Some(MsgKind::Fill)));
+        assert_eq!(fill.body, [-3, 100, 0]);
+        let ack = acct.try_pop().unwrap();
+        assert_eq!(
+            (ack.seq, AckStatus::from_u8(ack.aux)),
+            (2, Some(AckStatus::Filled))
+        );
+        assert!(acct.try_pop().is_none());
+        assert!(acct.is_closed());
     }
 
     #[test]
