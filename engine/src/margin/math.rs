@@ -43,6 +43,9 @@ pub enum Round {
     Floor,
     /// Towards +∞.
     Ceil,
+    /// To the nearest, halves away from zero (display only: the spec's conformance examples are
+    /// rounded this way).
+    Nearest,
 }
 
 fn mul_u128(a: u128, b: u128) -> (u128, u128) {
@@ -91,6 +94,8 @@ pub fn mul_div(a: i128, b: i128, c: i128, round: Round) -> Option<i128> {
     let mag = match (neg, round) {
         (false, Round::Floor) | (true, Round::Ceil) => q,
         (false, Round::Ceil) | (true, Round::Floor) => q.checked_add(bump)?,
+        // r ≥ d − r  ⇔  the remainder is at least half the divisor.
+        (_, Round::Nearest) => q.checked_add(u128::from(r != 0 && r >= d - r))?,
     };
     if neg {
         if mag > i128::MAX as u128 + 1 {
@@ -184,11 +189,7 @@ pub fn entry_price(inst: &Instrument, qty_e8: i64, basis: Money) -> Option<i64> 
     if qty_e8 == 0 {
         return None;
     }
-    let round = if qty_e8 > 0 {
-        Round::Ceil
-    } else {
-        Round::Floor
-    };
+    let round = against(qty_e8);
     let p = match inst.kind() {
         Kind::Linear => mul_div(basis, 1, i128::from(qty_e8), round)?,
         Kind::Inverse => mul_div(face(inst, qty_e8), E8_128, basis, round)?,
@@ -204,12 +205,12 @@ fn positive_price(p: i128) -> Option<i64> {
     }
 }
 
-/// Margin ratio `MM / MB` at E8, rounded up; `None` when `MB ≤ 0`.
-pub fn margin_ratio_e8(maintenance: Money, margin_balance: Money) -> Option<i128> {
+/// Margin ratio `MM / MB` at E8, rounded as asked; `None` when `MB ≤ 0`.
+pub fn margin_ratio_e8(maintenance: Money, margin_balance: Money, round: Round) -> Option<i128> {
     if margin_balance <= 0 {
         return None;
     }
-    mul_div(maintenance, E8_128, margin_balance, Round::Ceil)
+    mul_div(maintenance, E8_128, margin_balance, round)
 }
 
 /// Liquidation price (E8) of a position: the mark at which `others + U(m) = MM(m)`, with `others`
@@ -223,11 +224,31 @@ pub fn liquidation_price(
     basis: Money,
     others: Money,
 ) -> Option<i64> {
+    liquidation_price_rounded(inst, qty_e8, basis, others, against(qty_e8))
+}
+
+/// The rounding against the account for a price of a position: long up, short down.
+#[inline]
+pub fn against(qty_e8: i64) -> Round {
+    if qty_e8 > 0 {
+        Round::Ceil
+    } else {
+        Round::Floor
+    }
+}
+
+/// [`liquidation_price`] with an explicit rounding of the 8th decimal.
+pub fn liquidation_price_rounded(
+    inst: &Instrument,
+    qty_e8: i64,
+    basis: Money,
+    others: Money,
+    round: Round,
+) -> Option<i64> {
     if qty_e8 == 0 {
         return None;
     }
     let long = qty_e8 > 0;
-    let round = if long { Round::Ceil } else { Round::Floor };
     let q = i128::from(qty_e8);
     let mut best: Option<i64> = None;
     for (t, b) in inst.brackets().iter().enumerate() {
@@ -277,14 +298,20 @@ pub fn bankruptcy_price(
     basis: Money,
     others: Money,
 ) -> Option<i64> {
+    bankruptcy_price_rounded(inst, qty_e8, basis, others, against(qty_e8))
+}
+
+/// [`bankruptcy_price`] with an explicit rounding of the 8th decimal.
+pub fn bankruptcy_price_rounded(
+    inst: &Instrument,
+    qty_e8: i64,
+    basis: Money,
+    others: Money,
+    round: Round,
+) -> Option<i64> {
     if qty_e8 == 0 {
         return None;
     }
-    let round = if qty_e8 > 0 {
-        Round::Ceil
-    } else {
-        Round::Floor
-    };
     let p = match inst.kind() {
         Kind::Linear => mul_div(basis - others, 1, i128::from(qty_e8), round)?,
         Kind::Inverse => mul_div(face(inst, qty_e8), E8_128, others + basis, round)?,
@@ -304,6 +331,7 @@ pub fn money_to_e8(v: Money, round: Round) -> i128 {
     match round {
         Round::Floor => div_floor(v, MONEY_PER_E8),
         Round::Ceil => div_ceil(v, MONEY_PER_E8),
+        Round::Nearest => mul_div(v, 1, MONEY_PER_E8, Round::Nearest).unwrap_or(0),
     }
 }
 
