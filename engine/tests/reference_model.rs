@@ -198,7 +198,7 @@ fn check(st: &MarginState, insts: &[RefInst], w: &common::World) -> Result<(), T
         let tracked = st.tracked_liquidatable(acct, CROSS).unwrap();
         if !cross.is_empty() {
             prop_assert!(
-                !(cross_slack <= Q::zero() && !tracked),
+                cross_slack > Q::zero() || tracked,
                 "account {acct}: exact slack {cross_slack} ≤ 0 but tracked healthy"
             );
             prop_assert!(
@@ -330,7 +330,7 @@ fn check(st: &MarginState, insts: &[RefInst], w: &common::World) -> Result<(), T
                 let s = e8(img) + &u - &mm;
                 let tr = st.tracked_liquidatable(acct, p.instr).unwrap();
                 prop_assert!(
-                    !(s <= Q::zero() && !tr),
+                    s > Q::zero() || tr,
                     "{}: isolated exact slack {} ≤ 0 but tracked healthy",
                     ctx,
                     s
