@@ -391,6 +391,10 @@ fn levels(
 }
 
 impl MsgSource for BinanceFile {
+    fn stale_dropped(&self) -> Option<u64> {
+        Some(self.stale)
+    }
+
     fn next_msg(&mut self, inst: &mut Instruments) -> Option<Result<Msg, InputError>> {
         loop {
             if self.pend_pos < self.pending.len() {
