@@ -36,6 +36,7 @@ use crate::wire::Msg;
 
 pub mod binance;
 pub mod pacing;
+pub mod publish;
 pub mod synthetic;
 pub mod tardis;
 
