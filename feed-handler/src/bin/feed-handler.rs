@@ -190,17 +190,7 @@ fn main() -> ExitCode {
 
 /// Loads an instrument table from a TOML file or a capture's header.
 fn instruments_from(path: &Path) -> Result<Instruments> {
-    let mut head = [0u8; 8];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    if capture::has_magic(&head[..n]) {
-        let r = CaptureReader::open(path)?;
-        Instruments::fixed(r.header().symbols.clone())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-    } else {
-        Ok(Instruments::from_toml_file(path)?)
-    }
+    Ok(Instruments::from_path(path)?)
 }
 
 fn pacer(out: &RingOut) -> Result<Pacer> {

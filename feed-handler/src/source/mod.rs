@@ -193,6 +193,22 @@ impl Instruments {
         Self::from_toml_str(&name, &text)
     }
 
+    /// Loads a table from `path`: a native capture (its symbol table, recognised by the magic)
+    /// or else the engine's instruments TOML.
+    pub fn from_path(path: &Path) -> Result<Self, InputError> {
+        let name = path.display().to_string();
+        let mut head = [0u8; 8];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+        if crate::capture::has_magic(&head[..n]) {
+            let r = crate::capture::CaptureReader::open(path)?;
+            Self::fixed(r.header().symbols.clone()).map_err(|e| InputError::file(&name, e))
+        } else {
+            Self::from_toml_file(path)
+        }
+    }
+
     /// As [`Self::from_toml_file`], from text (`name` is used in errors).
     pub fn from_toml_str(name: &str, text: &str) -> Result<Self, InputError> {
         let value: toml::Table = text
