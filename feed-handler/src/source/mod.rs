@@ -357,7 +357,7 @@ impl<S: MsgSource> Merge<S> {
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(m) = h {
                 let key = (m.local_ts, self.sources[i].rank());
-                if best.map_or(true, |(_, k)| key < k) {
+                if best.is_none_or(|(_, k)| key < k) {
                     best = Some((i, key));
                 }
             }
