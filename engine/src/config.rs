@@ -1,1 +1,511 @@
-//! (being written)
+//! `hotrisk.toml`: the configuration of `hotrisk run`.
+//!
+//! Every struct denies unknown keys, so a typo is an error that names the key path, never a
+//! silently ignored setting. Every setting can be overridden on the command line with
+//! `--set section.key=value` (the value is parsed as a TOML value, falling back to a string), and
+//! the binary's explicit flags (`--md-ring`, `--journal`, ...) are sugar over the same mechanism,
+//! so `--print-config` always shows the one effective configuration the engine runs with.
+//!
+//! ```toml
+//! [rings]
+//! md = "/dev/shm/hotrisk-md"          # market data, broadcast ring (attached, read-only)
+//! acct = "/dev/shm/hotrisk-acct"      # account events, SPSC ring (attached as consumer)
+//! orders = "/dev/shm/hotrisk-orders"  # liquidation orders, SPSC ring (created by the engine)
+//! order_capacity = 65536
+//!
+//! [state]
+//! core = "margin"                     # "margin" (margin state + policy) or "threshold" (test core)
+//! snapshot = "accounts.toml"
+//!
+//! [threads]
+//! risk_core = 1                       # CPU ids; omit to leave a role unpinned
+//! gateway_core = 1
+//! reporter_core = 0
+//! idle = "auto"                       # "busy-spin", "spin-then-yield" or "auto"
+//!
+//! [memory]
+//! mlockall = false
+//! huge_pages = false
+//!
+//! [journal]
+//! path = "hotrisk.journal"
+//! capacity = 1048576                  # records of 64 bytes, preallocated
+//!
+//! [latency]
+//! out_dir = "hotrisk-latency"
+//! interval_ms = 1000
+//! # prometheus_port = 9464            # off unless set
+//!
+//! [health]
+//! heartbeat_timeout_ms = 2000
+//! oracle_stale_ms = 5000
+//!
+//! [policy]                            # opaque: defined by the liquidation policy
+//! ```
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors loading or overriding the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema (the message names the line,
+    /// column and key).
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or "command-line overrides".
+        origin: String,
+        /// The parser's message (line, column, key path and what was wrong).
+        message: String,
+    },
+    /// A `--set` override is malformed.
+    #[error("bad override `{arg}`: {why}")]
+    Override {
+        /// The argument as given.
+        arg: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The effective configuration of `hotrisk run`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Shared-memory rings.
+    pub rings: RingsConfig,
+    /// The risk state: which core and which snapshot.
+    pub state: StateConfig,
+    /// Threads, cores and idle strategy.
+    pub threads: ThreadsConfig,
+    /// Memory locking and huge pages.
+    pub memory: MemoryConfig,
+    /// The journal.
+    pub journal: JournalConfig,
+    /// Latency histograms and their outputs.
+    pub latency: LatencyConfig,
+    /// Health checks of the inputs.
+    pub health: HealthConfig,
+    /// The in-process decision queue.
+    pub queue: QueueConfig,
+    /// Liquidation-policy parameters; opaque here, interpreted by [`crate::policy`].
+    pub policy: toml::Table,
+}
+
+/// Ring paths and the order ring's size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingsConfig {
+    /// Market-data broadcast ring (written by the feed-handler).
+    pub md: PathBuf,
+    /// Account-event SPSC ring (fills, collateral, acks); `""` disables it.
+    pub acct: PathBuf,
+    /// Order SPSC ring, created by the engine.
+    pub orders: PathBuf,
+    /// Capacity of the order ring in records (power of two).
+    pub order_capacity: usize,
+}
+
+impl Default for RingsConfig {
+    fn default() -> Self {
+        Self {
+            md: "/dev/shm/hotrisk-md".into(),
+            acct: "/dev/shm/hotrisk-acct".into(),
+            orders: "/dev/shm/hotrisk-orders".into(),
+            order_capacity: 1 << 16,
+        }
+    }
+}
+
+/// Which risk core runs on the risk thread.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoreKind {
+    /// The SoA margin state and the liquidation policy (production).
+    Margin,
+    /// A one-position-per-account threshold core used to test the pipeline's mechanics
+    /// (recovery, determinism, allocation) independently of the margin math.
+    Threshold,
+}
+
+/// The state the risk thread starts from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Which core.
+    pub core: CoreKind,
+    /// Instruments + accounts/positions snapshot.
+    pub snapshot: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            core: CoreKind::Margin,
+            snapshot: "accounts.toml".into(),
+        }
+    }
+}
+
+/// How a thread waits when its inputs are empty.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdleKind {
+    /// Spin forever (only sensible when each hot thread has a core of its own).
+    BusySpin,
+    /// Spin a bounded number of times, then `sched_yield` (roles sharing a core).
+    SpinThenYield,
+    /// Busy-spin when the hot roles have distinct cores, spin-then-yield when they share one or
+    /// the machine has fewer cores than hot threads.
+    Auto,
+}
+
+/// Threads and cores.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreadsConfig {
+    /// Core of the risk thread (`None`: not pinned).
+    pub risk_core: Option<usize>,
+    /// Core of the gateway thread.
+    pub gateway_core: Option<usize>,
+    /// Core of the reporter thread.
+    pub reporter_core: Option<usize>,
+    /// Idle strategy of the hot threads.
+    pub idle: IdleKind,
+    /// Spins before yielding (spin-then-yield).
+    pub spin_iterations: u32,
+}
+
+impl Default for ThreadsConfig {
+    fn default() -> Self {
+        Self {
+            risk_core: Some(1),
+            gateway_core: Some(1),
+            reporter_core: Some(0),
+            idle: IdleKind::Auto,
+            spin_iterations: 256,
+        }
+    }
+}
+
+/// Memory settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// `mlockall(MCL_CURRENT | MCL_FUTURE)` after start-up allocations.
+    pub mlockall: bool,
+    /// Ask for transparent huge pages on the large state arrays (`madvise(MADV_HUGEPAGE)`).
+    pub huge_pages: bool,
+}
+
+/// Journal settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Journal file (created if absent, appended to if present).
+    pub path: PathBuf,
+    /// Capacity in 64-byte records, preallocated at start.
+    pub capacity: u64,
+    /// Reporter msync period, ms.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            path: "hotrisk.journal".into(),
+            capacity: 1 << 20,
+            sync_interval_ms: 100,
+        }
+    }
+}
+
+/// Latency histogram settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// Where `latency.hlog` and `<stage>.hgrm` are written.
+    pub out_dir: PathBuf,
+    /// Interval between reports, ms.
+    pub interval_ms: u64,
+    /// Print the interval table on stdout (the final table is always printed).
+    pub print_intervals: bool,
+    /// Highest trackable latency, ns (larger values are clamped and counted).
+    pub max_ns: u64,
+    /// Significant figures of the histograms (1..=5).
+    pub sigfig: u8,
+    /// Local Prometheus text endpoint port; off when absent.
+    pub prometheus_port: Option<u16>,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        Self {
+            out_dir: "hotrisk-latency".into(),
+            interval_ms: 1000,
+            print_intervals: false,
+            max_ns: 10_000_000_000,
+            sigfig: 3,
+            prometheus_port: None,
+        }
+    }
+}
+
+/// Input health checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// A producer whose heartbeat is older than this is reported dead, ms.
+    pub heartbeat_timeout_ms: u64,
+    /// An index (oracle) price older than this is stale, ms (exchange time).
+    pub oracle_stale_ms: u64,
+    /// Exit cleanly when the md producer has closed its ring and everything is drained.
+    pub exit_on_eof: bool,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout_ms: 2000,
+            oracle_stale_ms: 5000,
+            exit_on_eof: false,
+        }
+    }
+}
+
+/// The in-process decision queue between the risk thread and the gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Capacity in decisions (power of two).
+    pub capacity: usize,
+    /// Most orders one tick may produce (the risk thread's preallocated decision buffer).
+    pub max_orders_per_tick: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1 << 14,
+            max_orders_per_tick: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`) and applies `overrides` (`key.path=value`).
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
+        let (mut value, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    origin: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                // Validate the file on its own first, so its errors carry its line numbers.
+                toml::from_str::<Self>(&text).map_err(|e| ConfigError::Parse {
+                    origin: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                (table, p.display().to_string())
+            }
+            None => (toml::Table::new(), "defaults".to_string()),
+        };
+        for arg in overrides {
+            apply_override(&mut value, arg)?;
+        }
+        let origin = if overrides.is_empty() {
+            origin
+        } else {
+            format!("{origin} + command-line overrides")
+        };
+        let cfg = Self::from_table(value, &origin)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses a configuration from TOML text (no overrides).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn from_table(table: toml::Table, origin: &str) -> Result<Self, ConfigError> {
+        // Round-trip through text so the error messages quote the offending key.
+        let text = toml::to_string(&table).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks ranges the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let pow2 = |name: &str, v: usize| {
+            if v.is_power_of_two() && v >= 2 {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "{name} = {v}: must be a power of two >= 2"
+                )))
+            }
+        };
+        pow2("rings.order_capacity", self.rings.order_capacity)?;
+        pow2("queue.capacity", self.queue.capacity)?;
+        if self.queue.max_orders_per_tick == 0 {
+            return Err(ConfigError::Invalid(
+                "queue.max_orders_per_tick must be at least 1".into(),
+            ));
+        }
+        if !(1..=5).contains(&self.latency.sigfig) {
+            return Err(ConfigError::Invalid(format!(
+                "latency.sigfig = {}: must be 1..=5",
+                self.latency.sigfig
+            )));
+        }
+        if self.latency.max_ns < 1000 {
+            return Err(ConfigError::Invalid(format!(
+                "latency.max_ns = {}: must be at least 1000",
+                self.latency.max_ns
+            )));
+        }
+        if self.latency.interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "latency.interval_ms must be positive".into(),
+            ));
+        }
+        if self.journal.capacity == 0 {
+            return Err(ConfigError::Invalid(
+                "journal.capacity must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML (what `--print-config` prints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Applies one `a.b.c=value` override to a TOML table.
+pub fn apply_override(root: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| ConfigError::Override {
+        arg: arg.to_string(),
+        why: why.to_string(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE, e.g. threads.risk_core=1"))?;
+    let key = key.trim();
+    let raw = raw.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(bad("empty key segment"));
+    }
+    let value = parse_value(raw);
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts.split_last().ok_or_else(|| bad("empty key"))?;
+    let mut table = root;
+    for (i, p) in parents.iter().enumerate() {
+        let entry = table
+            .entry((*p).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(bad(&format!("`{}` is not a table", parts[..=i].join(".")))),
+        };
+    }
+    table.insert((*last).to_string(), value);
+    Ok(())
+}
+
+/// A TOML value from the command line: anything TOML accepts as a value, else a bare string.
+fn parse_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&wrapped) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| raw.into()),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let cfg = Config::default();
+        let text = cfg.to_toml();
+        let back = Config::from_toml(&text, "printed").unwrap();
+        assert_eq!(cfg, back);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Config::from_toml("[threads]\nrisk_cor = 1\n", "x.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("risk_cor"), "{msg}");
+        assert!(msg.contains("x.toml"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+        let err = Config::from_toml("[bogus]\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn overrides_apply_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.toml");
+        std::fs::write(
+            &p,
+            "[threads]\nrisk_core = 3\n[policy]\nmax_slippage_bps = 50\n",
+        )
+        .unwrap();
+        let cfg = Config::load(
+            Some(&p),
+            &[
+                "threads.gateway_core=0".into(),
+                "rings.md=/dev/shm/x".into(),
+                "threads.idle=spin-then-yield".into(),
+                "policy.max_slippage_bps=75".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.threads.risk_core, Some(3));
+        assert_eq!(cfg.threads.gateway_core, Some(0));
+        assert_eq!(cfg.rings.md, PathBuf::from("/dev/shm/x"));
+        assert_eq!(cfg.threads.idle, IdleKind::SpinThenYield);
+        assert_eq!(
+            cfg.policy.get("max_slippage_bps"),
+            Some(&toml::Value::Integer(75))
+        );
+        let err = Config::load(Some(&p), &["threads.nope=1".into()]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let err = Config::load(None, &["threads".into()]).unwrap_err();
+        assert!(err.to_string().contains("KEY=VALUE"), "{err}");
+        let err = Config::load(None, &["queue.capacity=1000".into()]).unwrap_err();
+        assert!(err.to_string().contains("power of two"), "{err}");
+    }
+}

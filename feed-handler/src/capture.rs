@@ -131,7 +131,7 @@ pub fn decode_header(name: &str, bytes: &[u8]) -> Result<CaptureHeader, InputErr
     }
     let count = u64::from_le_bytes(bytes[16..24].try_into().unwrap_or([0; 8]));
     let header_len = u32_at(24) as usize;
-    if header_len < FIXED_HEADER_LEN || header_len % MSG_SIZE != 0 {
+    if header_len < FIXED_HEADER_LEN || !header_len.is_multiple_of(MSG_SIZE) {
         return Err(InputError::offset(
             name,
             24,

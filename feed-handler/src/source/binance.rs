@@ -186,7 +186,7 @@ impl BinanceFile {
             })?;
             let ts = super::parse_int(ts.as_bytes())
                 .ok_or_else(|| soft(format!("local time {ts:?} is not integer microseconds")))?;
-            let v = serde_json::from_str(json).map_err(|e| soft(format!("invalid JSON: {e}")))?;
+            let v = serde_json::from_str(json).map_err(|e| soft(json_err(&e)))?;
             (ts, Some(v), None)
         };
         let local = us_to_ns(local_us)
@@ -355,6 +355,16 @@ impl BinanceFile {
     }
 }
 
+/// serde_json's message without its "at line 1 column N" suffix (always line 1 here), with the
+/// column put first.
+fn json_err(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(a, _)| a);
+    format!("invalid JSON line (column {}): {text}", e.column())
+}
+
 fn ms(v: i64) -> Result<i64, String> {
     ms_to_ns(v)
         .filter(|&t| t >= 0)
@@ -391,6 +401,10 @@ fn levels(
 }
 
 impl MsgSource for BinanceFile {
+    fn stale_dropped(&self) -> Option<u64> {
+        Some(self.stale)
+    }
+
     fn next_msg(&mut self, inst: &mut Instruments) -> Option<Result<Msg, InputError>> {
         loop {
             if self.pend_pos < self.pending.len() {

@@ -36,6 +36,7 @@ use crate::wire::Msg;
 
 pub mod binance;
 pub mod pacing;
+pub mod publish;
 pub mod synthetic;
 pub mod tardis;
 
@@ -192,6 +193,22 @@ impl Instruments {
         Self::from_toml_str(&name, &text)
     }
 
+    /// Loads a table from `path`: a native capture (its symbol table, recognised by the magic)
+    /// or else the engine's instruments TOML.
+    pub fn from_path(path: &Path) -> Result<Self, InputError> {
+        let name = path.display().to_string();
+        let mut head = [0u8; 8];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+        if crate::capture::has_magic(&head[..n]) {
+            let r = crate::capture::CaptureReader::open(path)?;
+            Self::fixed(r.header().symbols.clone()).map_err(|e| InputError::file(&name, e))
+        } else {
+            Self::from_toml_file(path)
+        }
+    }
+
     /// As [`Self::from_toml_file`], from text (`name` is used in errors).
     pub fn from_toml_str(name: &str, text: &str) -> Result<Self, InputError> {
         let value: toml::Table = text
@@ -277,6 +294,11 @@ pub trait MsgSource {
     fn rank(&self) -> u8 {
         0
     }
+
+    /// Rows dropped by design rather than error (Binance depth updates older than a snapshot).
+    fn stale_dropped(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Stable k-way merge of several [`MsgSource`]s by `(local_ts, rank, input order)`, applying the
@@ -335,7 +357,7 @@ impl<S: MsgSource> Merge<S> {
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(m) = h {
                 let key = (m.local_ts, self.sources[i].rank());
-                if best.map_or(true, |(_, k)| key < k) {
+                if best.is_none_or(|(_, k)| key < k) {
                     best = Some((i, key));
                 }
             }
@@ -356,6 +378,78 @@ impl<S: MsgSource> Merge<S> {
         }
         Ok(out)
     }
+}
+
+impl<S: MsgSource + ?Sized> MsgSource for Box<S> {
+    fn next_msg(&mut self, instruments: &mut Instruments) -> Option<Result<Msg, InputError>> {
+        (**self).next_msg(instruments)
+    }
+
+    fn rank(&self) -> u8 {
+        (**self).rank()
+    }
+
+    fn stale_dropped(&self) -> Option<u64> {
+        (**self).stale_dropped()
+    }
+}
+
+/// A captured-feed text format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tardis.dev CSV ([`tardis`]).
+    Tardis,
+    /// Binance USD-M JSON lines ([`binance`]).
+    Binance,
+}
+
+/// The result of [`load`]: the merged, numbered messages and what was skipped.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Messages in merged order, `seq` 1..=n, `publish_ts` 0.
+    pub msgs: Vec<Msg>,
+    /// Rows skipped under [`OnError::Skip`].
+    pub skips: SkipLog,
+    /// Other things the user should know (e.g. stale depth updates dropped by the Binance
+    /// snapshot procedure), one line each.
+    pub notes: Vec<String>,
+}
+
+/// Opens every file of `format`, merges them (see the module docs) and numbers the result.
+pub fn load(
+    format: Format,
+    paths: &[std::path::PathBuf],
+    instruments: &mut Instruments,
+    policy: OnError,
+) -> Result<Loaded, InputError> {
+    let mut binance_names = Vec::new();
+    let mut sources: Vec<Box<dyn MsgSource>> = Vec::new();
+    for p in paths {
+        match format {
+            Format::Tardis => sources.push(Box::new(tardis::TardisFile::open(p)?)),
+            Format::Binance => {
+                binance_names.push(p.display().to_string());
+                sources.push(Box::new(binance::BinanceFile::open(p)?));
+            }
+        }
+    }
+    let mut merge = Merge::new(sources, policy);
+    let mut msgs = merge.collect_all(instruments)?;
+    number(&mut msgs);
+    let mut notes = Vec::new();
+    for (i, s) in merge.sources.iter().enumerate() {
+        if let Some(n) = s.stale_dropped().filter(|&n| n > 0) {
+            let name = binance_names.get(i).map_or("?", String::as_str);
+            notes.push(format!(
+                "{name}: dropped {n} depth update(s) older than their symbol's snapshot"
+            ));
+        }
+    }
+    Ok(Loaded {
+        msgs,
+        skips: merge.skips,
+        notes,
+    })
 }
 
 /// Numbers the messages `1..=n` (the producer's contiguous sequence) and zeroes `publish_ts`.
