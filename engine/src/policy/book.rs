@@ -222,10 +222,16 @@ mod tests {
         }
         b.apply(Side::Sell, 5000, 1); // worse than all: ignored
         assert_eq!(b.asks().len(), BOOK_DEPTH);
-        assert_eq!(*b.asks().prices().last().unwrap(), 1000 + BOOK_DEPTH as i64 - 1);
+        assert_eq!(
+            *b.asks().prices().last().unwrap(),
+            1000 + BOOK_DEPTH as i64 - 1
+        );
         b.apply(Side::Sell, 999, 1);
         assert_eq!(b.asks().best(), Some(999));
-        assert_eq!(*b.asks().prices().last().unwrap(), 1000 + BOOK_DEPTH as i64 - 2);
+        assert_eq!(
+            *b.asks().prices().last().unwrap(),
+            1000 + BOOK_DEPTH as i64 - 2
+        );
     }
 
     #[test]

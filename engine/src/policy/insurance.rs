@@ -23,7 +23,6 @@
 //! `wallets + realised_pnl + fund + bad_debt` is therefore conserved to the last unit over any
 //! scenario; `tests/policy_accounting.rs` checks it against independently kept balances.
 
-
 /// The insurance fund's balance and what moved it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InsuranceFund {
@@ -88,10 +87,13 @@ impl InsuranceFund {
         self.backstop_loss -= pnl;
     }
 
-    /// Pays `amount` to cover a negative balance.
-    pub fn cover(&mut self, amount: i64) {
+    /// Pays up to `debt` (never more than the balance) to cover a negative balance; returns
+    /// what it paid.
+    pub fn cover_up_to(&mut self, debt: i64) -> i64 {
+        let amount = debt.clamp(0, self.balance.max(0));
         self.balance -= amount;
         self.bad_debt_covered += amount;
+        amount
     }
 }
 
@@ -146,21 +148,21 @@ impl Ledger {
         self.realised_pnl -= i128::from(fund_pnl);
     }
 
-    /// An account with nothing left open ends with a negative wallet: the fund covers what it can,
-    /// the rest is written off as bad debt. Returns `(covered, written_off)`.
-    pub fn settle_negative(&mut self, wallet: &mut i64, fund: &mut InsuranceFund) -> (i64, i64) {
+    /// An account with nothing left open ends with a negative wallet: `covered` of it was paid
+    /// by the fund ([`InsuranceFund::cover_up_to`]), the rest is written off as bad debt. Returns the
+    /// amount written off.
+    pub fn write_off(&mut self, wallet: &mut i64, covered: i64) -> i64 {
         if *wallet >= 0 {
-            return (0, 0);
+            return 0;
         }
         let debt = -*wallet;
-        let covered = debt.min(fund.balance().max(0));
-        fund.cover(covered);
+        let covered = covered.clamp(0, debt);
         self.fund -= i128::from(covered);
         let rest = debt - covered;
         self.bad_debt -= i128::from(rest);
         self.wallets += i128::from(debt);
         *wallet = 0;
-        (covered, rest)
+        rest
     }
 }
 
@@ -178,7 +180,11 @@ mod tests {
             1,
             E8,
             E8 / 100,
-            &[Bracket { cap: 0, mmr: E8 / 100, cum: 0 }],
+            &[Bracket {
+                cap: 0,
+                mmr: E8 / 100,
+                cum: 0,
+            }],
         )
         .unwrap();
         let mut fund = InsuranceFund::new(10 * E8);
@@ -192,7 +198,8 @@ mod tests {
         fund.take_backstop(pnl);
         l.backstop(pnl);
         l.realise(&mut w[1], -20 * E8);
-        let (c, r) = l.settle_negative(&mut w[1], &mut fund);
+        let c = fund.cover_up_to(-w[1]);
+        let r = l.write_off(&mut w[1], c);
         assert_eq!(w[1], 0);
         assert_eq!(c + r, 15 * E8);
         assert!(fund.balance() >= 0);

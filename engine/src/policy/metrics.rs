@@ -9,7 +9,9 @@
 //! - **slippage vs mark** (`slippage_bps`, E8-scaled basis points): `(mark − p)/mark · 10⁴` for a
 //!   sell, `(p − mark)/mark · 10⁴` for a buy, where `p` is the book walk's estimated VWAP (orders)
 //!   or the bankruptcy price (backstop, ADL). Positive = the account closes worse than the mark.
-//! - **fraction closed** (`fraction_closed`, E8): order quantity / position quantity.
+//! - **fraction closed** (`fraction_closed`, E8): order quantity / position quantity; with
+//!   `target_qty`, the tier's quantity before depth and budget slicing (an order with
+//!   `qty < target_qty` is a slice: the rest follows in later decisions).
 //! - **margin ratio before / after** (`mr_before`, `mr_after`, E8): `MM / MB` of the scope
 //!   (cross part or isolated position) at the decision, and as it would be if the order filled
 //!   completely at its limit price and paid the fee; `i64::MAX` when `MB ≤ 0`.
@@ -36,6 +38,9 @@ pub struct OrderMetrics {
     pub slippage_bps: i64,
     /// Order quantity / position quantity, E8.
     pub fraction_closed: i64,
+    /// The tier's quantity before slicing by depth and budget (the partial's restoring quantity
+    /// or the whole position), E8; the order's `qty` is at most this.
+    pub target_qty: i64,
     /// Margin ratio before, E8.
     pub mr_before: i64,
     /// Margin ratio after a complete fill at the limit, E8.
@@ -158,13 +163,21 @@ mod tests {
             breach_to_order_ns: 10,
             slippage_bps: 4 * E8,
             fraction_closed: E8 / 4,
+            target_qty: 0,
             mr_before: E8,
             mr_after: E8 / 2,
             bad_debt: 0,
             fund_change: 0,
         };
         a.record(&m, 3);
-        a.record(&OrderMetrics { slippage_bps: 0, breach_to_order_ns: 30, ..m }, 1);
+        a.record(
+            &OrderMetrics {
+                slippage_bps: 0,
+                breach_to_order_ns: 30,
+                ..m
+            },
+            1,
+        );
         assert_eq!(a.mean_slippage_bps(), 3 * E8);
         assert_eq!(a.breach_to_order_max_ns, 30);
         assert_eq!(a.mean_breach_to_order_ns(), 20);

@@ -198,7 +198,9 @@ impl Policy {
             states: AccountStates::new(accounts),
             fund: InsuranceFund::new(insurance_fund),
             adl: (0..n).map(|_| AdlRanking::new(accounts)).collect(),
-            waiting: (0..n).map(|_| IndexedHeap::with_capacity(accounts)).collect(),
+            waiting: (0..n)
+                .map(|_| IndexedHeap::with_capacity(accounts))
+                .collect(),
             metrics: vec![InstrumentMetrics::default(); n],
             specs,
         }
@@ -242,6 +244,17 @@ impl Policy {
     /// The insurance fund.
     pub fn fund(&self) -> &InsuranceFund {
         &self.fund
+    }
+
+    /// An account closed out with a negative wallet (`debt` > 0): the fund pays what it can;
+    /// returns the amount covered (the rest is bad debt, see [`insurance::Ledger::write_off`]).
+    pub fn cover_negative(&mut self, instrument: u16, debt: i64) -> i64 {
+        let covered = self.fund.cover_up_to(debt);
+        if let Some(m) = self.metrics.get_mut(instrument as usize) {
+            m.fund_change -= i128::from(covered);
+            m.bad_debt += i128::from(debt - covered);
+        }
+        covered
     }
 
     /// An instrument's aggregated metrics.
@@ -314,15 +327,17 @@ impl Policy {
         self.states.expire(now, reevaluate);
     }
 
-    /// Pops accounts waiting on `instrument`'s budget, worst margin ratio first, while budget is
-    /// left at `now`; the caller re-evaluates each with [`Policy::on_breach`].
-    pub fn release_waiting(&mut self, instrument: u16, now: i64, mut reevaluate: impl FnMut(u32)) {
+    /// The account waiting on `instrument`'s budget with the worst margin ratio, if at least one
+    /// lot's notional of budget is left at `now`; it leaves the queue and the caller re-evaluates it
+    /// with [`Policy::on_breach`] (which queues it again if the budget is still too small, so a
+    /// caller loops until `None` or a `Waiting(Budget)` outcome).
+    pub fn next_waiting(&mut self, instrument: u16, now: i64) -> Option<u32> {
         let i = instrument as usize;
-        while self.guards[i].budget_left(&self.cfg.guard, now) > 0 {
-            match self.waiting[i].pop() {
-                Some((acc, _)) => reevaluate(acc),
-                None => break,
-            }
+        let one_lot = self.specs[i].notional(self.specs[i].lot, self.guards[i].mark().max(1));
+        if self.guards[i].budget_left(&self.cfg.guard, now) >= one_lot {
+            self.waiting[i].pop().map(|(a, _)| a)
+        } else {
+            None
         }
     }
 
@@ -397,6 +412,7 @@ impl Policy {
             breach_to_order_ns: ts - breach_ts,
             slippage_bps: 0,
             fraction_closed: 0,
+            target_qty: 0,
             mr_before,
             mr_after: mr_before,
             bad_debt: 0,
@@ -485,6 +501,7 @@ impl Policy {
         m.tier = tier;
         m.slippage_bps = slippage_bps(mark, sized.vwap, side == Side::Sell);
         m.fraction_closed = sat_mul_div(qty, E8, q);
+        m.target_qty = want;
         m.mr_after = margin_ratio(mm_after, mb_after);
         order.tier = tier as u8;
         order.qty = qty;
@@ -520,6 +537,7 @@ impl Policy {
         let loss = -fund_pnl;
         m.slippage_bps = slippage_bps(mark, price, side == Side::Sell);
         m.fraction_closed = E8;
+        m.target_qty = q;
         m.mr_after = margin_ratio(input.scope.maintenance - pos.maintenance, 0);
         m.bad_debt = loss.max(0);
         order.qty = q;
@@ -546,6 +564,7 @@ impl Policy {
             breach_to_order_ns: 0,
             slippage_bps: 0,
             fraction_closed: 0,
+            target_qty: 0,
             mr_before: 0,
             mr_after: 0,
             bad_debt: 0,
@@ -581,6 +600,7 @@ impl Policy {
                 cp,
                 OrderMetrics {
                     fraction_closed: sat_mul_div(take, E8, their),
+                    target_qty: take,
                     ..cm
                 },
             );
@@ -609,8 +629,14 @@ impl Policy {
         order.attempt = self.states.next_attempt(account);
         order.order_id = order_id(account, order.trigger_seq, order.attempt);
         let tier = Tier::from_u8(order.tier).unwrap_or(Tier::Cancel);
-        self.states
-            .sent(account, order.order_id, tier, order.instrument, order.qty, deadline);
+        self.states.sent(
+            account,
+            order.order_id,
+            tier,
+            order.instrument,
+            order.qty,
+            deadline,
+        );
         self.metrics[order.instrument as usize].record(m, order.qty);
         out(*order, *m);
     }

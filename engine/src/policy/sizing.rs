@@ -168,7 +168,11 @@ mod tests {
             E8 / 1000,
             E8,
             0,
-            &[Bracket { cap: 0, mmr: 500_000, cum: 0 }],
+            &[Bracket {
+                cap: 0,
+                mmr: 500_000,
+                cum: 0,
+            }],
         )
         .unwrap()
     }
@@ -178,7 +182,10 @@ mod tests {
         let s = spec();
         let mark = 100 * E8;
         // σ = 1%: sell bound 99; BP 95 is further → limit 99.
-        assert_eq!(limit_price(&s, Side::Sell, mark, E8 / 100, Some(95 * E8)), Some(99 * E8));
+        assert_eq!(
+            limit_price(&s, Side::Sell, mark, E8 / 100, Some(95 * E8)),
+            Some(99 * E8)
+        );
         // BP 99.55 binds first → rounded up to 99.6.
         assert_eq!(
             limit_price(&s, Side::Sell, mark, E8 / 100, Some(9_955_000_000)),

@@ -83,14 +83,15 @@ impl InstrumentSpec {
         if tick <= 0 || lot <= 0 || contract_size <= 0 || fee_rate < 0 {
             return Err(SpecError::Parameters);
         }
+        let mut b = [Bracket::default(); MAX_BRACKETS];
+        b[..brackets.len()].copy_from_slice(brackets);
+        // The last bracket is unbounded whatever cap it carries.
+        b[brackets.len() - 1].cap = i64::MAX;
         for i in 1..brackets.len() {
-            if brackets[i].cap <= brackets[i - 1].cap || brackets[i].mmr < brackets[i - 1].mmr {
+            if b[i].cap <= b[i - 1].cap || b[i].mmr < b[i - 1].mmr {
                 return Err(SpecError::Order(i));
             }
         }
-        let mut b = [Bracket::default(); MAX_BRACKETS];
-        b[..brackets.len()].copy_from_slice(brackets);
-        b[brackets.len() - 1].cap = i64::MAX;
         Ok(Self {
             kind,
             tick,
@@ -279,9 +280,21 @@ mod tests {
             E8,
             0,
             &[
-                Bracket { cap: 50_000 * E8, mmr: 400_000, cum: 0 },
-                Bracket { cap: 250_000 * E8, mmr: 500_000, cum: 50 * E8 },
-                Bracket { cap: 0, mmr: 1_000_000, cum: 1_300 * E8 },
+                Bracket {
+                    cap: 50_000 * E8,
+                    mmr: 400_000,
+                    cum: 0,
+                },
+                Bracket {
+                    cap: 250_000 * E8,
+                    mmr: 500_000,
+                    cum: 50 * E8,
+                },
+                Bracket {
+                    cap: 0,
+                    mmr: 1_000_000,
+                    cum: 1_300 * E8,
+                },
             ],
         )
         .unwrap()
@@ -300,12 +313,32 @@ mod tests {
     fn bankruptcy_price_zeroes_the_balance() {
         let s = lin();
         // long 1 BTC at mark 50000 with 1000 of margin balance: bankrupt at 49000.
-        assert_eq!(s.bankruptcy_price(1, E8, 50_000 * E8, 1_000 * E8), Some(49_000 * E8));
-        assert_eq!(s.bankruptcy_price(-1, E8, 50_000 * E8, 1_000 * E8), Some(51_000 * E8));
+        assert_eq!(
+            s.bankruptcy_price(1, E8, 50_000 * E8, 1_000 * E8),
+            Some(49_000 * E8)
+        );
+        assert_eq!(
+            s.bankruptcy_price(-1, E8, 50_000 * E8, 1_000 * E8),
+            Some(51_000 * E8)
+        );
         assert_eq!(s.bankruptcy_price(1, E8, 50_000 * E8, 60_000 * E8), None);
-        let inv = InstrumentSpec::new(ContractKind::Inverse, E8 / 10, E8, 100 * E8, 0, &[Bracket { cap: 0, mmr: 500_000, cum: 0 }]).unwrap();
+        let inv = InstrumentSpec::new(
+            ContractKind::Inverse,
+            E8 / 10,
+            E8,
+            100 * E8,
+            0,
+            &[Bracket {
+                cap: 0,
+                mmr: 500_000,
+                cum: 0,
+            }],
+        )
+        .unwrap();
         // long 100 contracts ($10k) at 50000 with 0.1 BTC: 1/bp = 1/50000 + 0.1/10000 → bp = 33333.33…
-        let bp = inv.bankruptcy_price(1, 100 * E8, 50_000 * E8, E8 / 10).unwrap();
+        let bp = inv
+            .bankruptcy_price(1, 100 * E8, 50_000 * E8, E8 / 10)
+            .unwrap();
         assert_eq!(bp, 3_333_333_333_334);
         // at bp the loss equals the balance (to rounding)
         let loss = inv.close_loss(1, 100 * E8, 50_000 * E8, bp);

@@ -105,7 +105,10 @@ impl AccountStates {
 
     /// Whether a new order may be sent (nothing outstanding).
     pub fn can_send(&self, account: u32) -> bool {
-        matches!(self.phase[account as usize], Phase::Normal | Phase::Bankrupt)
+        matches!(
+            self.phase[account as usize],
+            Phase::Normal | Phase::Bankrupt
+        )
     }
 
     /// Whether the cancel-all was acknowledged in this episode.
@@ -185,10 +188,7 @@ impl AccountStates {
         filled: i64,
     ) -> Option<AckEffect> {
         let a = account as usize;
-        if a >= self.phase.len()
-            || self.can_send(account)
-            || self.order_id[a] != order_id
-        {
+        if a >= self.phase.len() || self.can_send(account) || self.order_id[a] != order_id {
             return None;
         }
         let tier = self.tier[a];

@@ -268,7 +268,12 @@ impl AdlRanking {
 
     /// The ADL score: `pnl/|entry notional| × notional/MB` at E8; `None` (not ranked) unless
     /// the position is profitable and the balance positive.
-    pub fn score(upnl: i64, entry_notional: i64, notional: i64, margin_balance: i64) -> Option<i64> {
+    pub fn score(
+        upnl: i64,
+        entry_notional: i64,
+        notional: i64,
+        margin_balance: i64,
+    ) -> Option<i64> {
         if upnl <= 0 || entry_notional <= 0 || margin_balance <= 0 {
             return None;
         }
@@ -331,9 +336,21 @@ mod tests {
             E8,
             fee,
             &[
-                Bracket { cap: 50_000 * E8, mmr: 400_000, cum: 0 },
-                Bracket { cap: 250_000 * E8, mmr: 500_000, cum: 50 * E8 },
-                Bracket { cap: 0, mmr: 1_000_000, cum: 1_300 * E8 },
+                Bracket {
+                    cap: 50_000 * E8,
+                    mmr: 400_000,
+                    cum: 0,
+                },
+                Bracket {
+                    cap: 250_000 * E8,
+                    mmr: 500_000,
+                    cum: 50 * E8,
+                },
+                Bracket {
+                    cap: 0,
+                    mmr: 1_000_000,
+                    cum: 1_300 * E8,
+                },
             ],
         )
         .unwrap()
@@ -368,10 +385,19 @@ mod tests {
             };
             assert_eq!(partial_qty(&s, &p), brute(&s, &p), "mb_off {mb_off}");
         }
-        assert!(partial_qty(&s, &PartialInput {
-            sign: 1, abs_qty: 6 * E8, mark: 50_000 * E8, limit: 49_990 * E8,
-            margin_balance: mm - 100 * E8, mm_others: 0, buffer: E8 / 10,
-        }).is_some());
+        assert!(partial_qty(
+            &s,
+            &PartialInput {
+                sign: 1,
+                abs_qty: 6 * E8,
+                mark: 50_000 * E8,
+                limit: 49_990 * E8,
+                margin_balance: mm - 100 * E8,
+                mm_others: 0,
+                buffer: E8 / 10,
+            }
+        )
+        .is_some());
     }
 
     #[test]
@@ -393,7 +419,12 @@ mod tests {
 
     #[test]
     fn largest_contributor_first() {
-        let p = |instrument, maintenance| PositionView { instrument, qty: 1, entry: 1, maintenance };
+        let p = |instrument, maintenance| PositionView {
+            instrument,
+            qty: 1,
+            entry: 1,
+            maintenance,
+        };
         assert_eq!(pick_cross(&[p(0, 5), p(1, 9), p(2, 9)]), Some(1));
         assert_eq!(pick_cross(&[]), None);
     }
