@@ -145,8 +145,7 @@ proptest! {
         let probe = InstrumentSpec::new(kind, tick, lot, cs, c.fee, &[Bracket { cap: 0, mmr: c.mmr0, cum: 0 }]).unwrap();
         let cap0 = (probe.notional(c.lots * lot, mark) / 3).max(1);
         let spec = InstrumentSpec::new(kind, tick, lot, cs, c.fee, &brackets_from(c.mmr0, cap0)).unwrap();
-        let mut cfg = PolicyConfig::default();
-        cfg.cancel_first = false;
+        let mut cfg = PolicyConfig { cancel_first: false, ..PolicyConfig::default() };
         cfg.tiers.slippage = c.slippage;
         cfg.tiers.buffer = c.buffer;
         let mut p = Policy::new(cfg, vec![spec], 4, c.fund * E8 / 100);

@@ -116,8 +116,11 @@ pub fn book(p: &mut Policy, inst: u16, ts: i64, bids: &[(i64, i64)], asks: &[(i6
     p.on_market(&msg(MsgKind::SnapshotEnd, inst, 0, ts, 0, [0; 3]));
 }
 
+/// Book levels `(price, qty)`, best first.
+pub type Levels = Vec<(i64, i64)>;
+
 /// `n` levels each side, `step` apart from `mark`, `qty` each.
-pub fn ladder(mark: i64, step: i64, n: usize, qty: i64) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+pub fn ladder(mark: i64, step: i64, n: usize, qty: i64) -> (Levels, Levels) {
     let bids = (1..=n as i64).map(|i| (mark - i * step, qty)).collect();
     let asks = (1..=n as i64).map(|i| (mark + i * step, qty)).collect();
     (bids, asks)
