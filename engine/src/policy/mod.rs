@@ -16,6 +16,7 @@
 //! | data-trust pauses, notional budget, circuit breaker | [`guards`] |
 //! | per-account state machine, order ids, timeouts | [`state`] |
 //! | efficiency metrics | [`metrics`] |
+//! | the margin core's state → the policy (`on_unit`, ADL ranks) | [`bridge`] |
 //!
 //! # Phases and ownership
 //! - **Set-up** ([`Policy::new`]) allocates everything: books and guards per instrument, the
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod bridge;
 pub mod guards;
 pub mod heap;
 pub mod insurance;
