@@ -12,6 +12,7 @@
 //! acct = "/dev/shm/hotrisk-acct"      # account events, SPSC ring (attached as consumer)
 //! orders = "/dev/shm/hotrisk-orders"  # liquidation orders, SPSC ring (created by the engine)
 //! order_capacity = 65536
+//! md_from_start = false               # fresh start: read from the first record, not the next
 //!
 //! [state]
 //! core = "margin"                     # "margin" (margin state + policy) or "threshold" (test core)
@@ -117,6 +118,9 @@ pub struct RingsConfig {
     pub orders: PathBuf,
     /// Capacity of the order ring in records (power of two).
     pub order_capacity: usize,
+    /// On a fresh start (no journal), read the md ring from its first record instead of from
+    /// the next one published.
+    pub md_from_start: bool,
 }
 
 impl Default for RingsConfig {
@@ -126,6 +130,7 @@ impl Default for RingsConfig {
             acct: "/dev/shm/hotrisk-acct".into(),
             orders: "/dev/shm/hotrisk-orders".into(),
             order_capacity: 1 << 16,
+            md_from_start: false,
         }
     }
 }

@@ -433,13 +433,14 @@ impl JournalWriter {
         let index = self.len;
         rec.jseq = index + 1;
         let slot = self.slot_ptr(index);
-        let bytes = bytemuck::bytes_of(&rec);
+        let payload = &bytemuck::bytes_of(&rec)[8..];
+        let dst = slot.wrapping_add(8);
         // SAFETY: `slot` is the start of record `index` (< capacity), inside the mapping and
-        // 64-byte aligned (page-aligned base + multiples of 64); we are the only writer, and
-        // bytes 8..64 of the slot are not read concurrently by anything in this process. The
-        // copy writes exactly 56 bytes after the 8-byte jseq word.
+        // 64-byte aligned (page-aligned base + multiples of 64), so `dst .. dst + 56` is inside
+        // the mapping; we are the only writer, nothing in this process holds a reference into
+        // it, and `payload` (a local) cannot overlap it.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(8), slot.add(8), RECORD_SIZE - 8);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), dst, RECORD_SIZE - 8);
         }
         // SAFETY: the jseq word is 8-byte aligned (see above) and lives as long as the mapping
         // (held by `self.map`); it is only accessed atomically while mapped. The release store
