@@ -196,3 +196,34 @@ fn synthetic_capture_is_deterministic() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+#[test]
+fn capture_consumes_an_spsc_ring() {
+    use hotrisk_feed::ring::spsc::SpscProducer;
+    use hotrisk_feed::wire::{Msg, MsgKind};
+    let dir = tempfile::tempdir().unwrap();
+    let ring = shm("spsc");
+    let mut p = SpscProducer::<Msg>::create(&ring, 64).unwrap();
+    let msgs: Vec<Msg> = (1..=10)
+        .map(|i| {
+            let mut m = Msg::market(MsgKind::Fill, 0, i, i);
+            m.seq = i as u64;
+            m.account = 3;
+            m.body = [i, 2 * i, 0];
+            m
+        })
+        .collect();
+    for m in &msgs {
+        p.try_push(*m).unwrap();
+    }
+    p.close();
+    let out = dir.path().join("acct.hrcap");
+    ok(bin()
+        .args(["capture", "--ring"])
+        .arg(&ring)
+        .arg("--out")
+        .arg(&out));
+    let _ = std::fs::remove_file(&ring);
+    let (_, back) = capture::CaptureReader::read_all(&out).unwrap();
+    assert_eq!(back, msgs);
+}

@@ -23,6 +23,8 @@ use hotrisk_feed::capture::{self, CaptureReader, CaptureWriter};
 use hotrisk_feed::clock::now_ns;
 use hotrisk_feed::ring::broadcast::{BroadcastReader, BroadcastWriter, ReadOutcome};
 use hotrisk_feed::ring::idle::{Backoff, IdleStrategy};
+use hotrisk_feed::ring::layout::RingKind;
+use hotrisk_feed::ring::spsc::SpscConsumer;
 use hotrisk_feed::ring::RingInfo;
 use hotrisk_feed::source::pacing::{Pace, Pacer};
 use hotrisk_feed::source::publish::{publish_slice, utc, Progress};
@@ -56,7 +58,8 @@ enum Command {
     Binance(TextArgs),
     /// Generate a seeded synthetic market (with a crash scenario) into the ring or a capture.
     Synthetic(SynthArgs),
-    /// Record every message of a ring into a native capture file.
+    /// Record every message of a ring (broadcast: as one more reader; SPSC: as its consumer)
+    /// into a native capture file.
     Capture(CaptureArgs),
 }
 
@@ -74,6 +77,10 @@ struct RingOut {
     /// Publish as fast as possible (publish_ts = actual time).
     #[arg(long)]
     max_speed: bool,
+    /// With --max-speed: read the clock once per N messages for publish_ts (faster; a stamp may
+    /// precede the true publish time by up to N−1 publishes, so latencies are only overstated).
+    #[arg(long, default_value_t = 1, requires = "max_speed")]
+    stamp_every: u32,
     /// Wait until this many readers have attached before publishing.
     #[arg(long, default_value_t = 0)]
     wait_readers: usize,
@@ -199,7 +206,7 @@ fn pacer(out: &RingOut) -> Result<Pacer> {
     } else {
         Pace::parse_speed(&out.speed).map_err(anyhow::Error::msg)?
     };
-    Ok(Pacer::new(pace))
+    Ok(Pacer::new(pace).stamp_every(out.stamp_every))
 }
 
 fn open_ring(out: &RingOut) -> Result<BroadcastWriter<Msg>> {
@@ -385,6 +392,39 @@ fn write_tardis(dir: &Path, symbols: &[String], msgs: &[Msg]) -> Result<()> {
     Ok(())
 }
 
+/// The ring being captured: either kind, polled the same way.
+enum RingSource {
+    Broadcast(BroadcastReader<Msg>),
+    Spsc(SpscConsumer<Msg>),
+}
+
+impl RingSource {
+    fn poll(&mut self) -> ReadOutcome<Msg> {
+        match self {
+            Self::Broadcast(r) => r.try_read(),
+            Self::Spsc(c) => match c.try_pop() {
+                Some(m) => ReadOutcome::Item(m),
+                None if c.is_closed() => ReadOutcome::Closed,
+                None => ReadOutcome::Empty,
+            },
+        }
+    }
+
+    fn producer_heartbeat_age_ns(&self) -> i64 {
+        match self {
+            Self::Broadcast(r) => r.producer_heartbeat_age_ns(),
+            Self::Spsc(c) => c.producer_heartbeat_age_ns(),
+        }
+    }
+
+    fn producer_pid(&self) -> u64 {
+        match self {
+            Self::Broadcast(r) => r.producer_pid(),
+            Self::Spsc(c) => c.producer_pid(),
+        }
+    }
+}
+
 fn capture_ring(a: &CaptureArgs) -> Result<()> {
     let symbols = match &a.instruments {
         Some(p) => instruments_from(p)?.symbols().to_vec(),
@@ -401,12 +441,26 @@ fn capture_ring(a: &CaptureArgs) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    let mut reader = if a.from_start {
-        BroadcastReader::<Msg>::attach_at(&a.ring, 1)
-    } else {
-        BroadcastReader::<Msg>::attach(&a.ring)
-    }
-    .with_context(|| format!("attaching to {}", a.ring.display()))?;
+    let kind = RingInfo::read(&a.ring)
+        .with_context(|| format!("reading {}", a.ring.display()))?
+        .geometry
+        .kind;
+    let mut reader = match kind {
+        RingKind::Broadcast => RingSource::Broadcast(
+            if a.from_start {
+                BroadcastReader::<Msg>::attach_at(&a.ring, 1)
+            } else {
+                BroadcastReader::<Msg>::attach(&a.ring)
+            }
+            .with_context(|| format!("attaching to {}", a.ring.display()))?,
+        ),
+        // An SPSC ring has one consumer, which the capture becomes (e.g. standing in for the
+        // matching engine on the order ring); it reads from the oldest unconsumed message.
+        RingKind::Spsc => RingSource::Spsc(
+            SpscConsumer::<Msg>::attach(&a.ring)
+                .with_context(|| format!("attaching to {}", a.ring.display()))?,
+        ),
+    };
     let mut w = CaptureWriter::create(&a.out, &symbols)?;
     let mut buf: Vec<Msg> = Vec::with_capacity(1 << 14);
     let mut idle = Backoff::new();
@@ -414,7 +468,7 @@ fn capture_ring(a: &CaptureArgs) -> Result<()> {
     let stale_ns = a.stale_ms as i64 * 1_000_000;
     let mut idle_since: Option<i64> = None;
     loop {
-        match reader.try_read() {
+        match reader.poll() {
             ReadOutcome::Item(mut m) => {
                 idle.reset();
                 idle_since = None;

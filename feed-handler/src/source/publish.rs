@@ -110,7 +110,10 @@ pub fn publish_slice(
 ) -> u64 {
     for m in msgs {
         let mut m = *m;
-        m.publish_ts = pacer.wait(m.local_ts, || writer.heartbeat());
+        m.publish_ts = pacer.wait(m.local_ts, || {
+            writer.heartbeat();
+            progress.tick(m.local_ts);
+        });
         writer.publish(m);
         progress.done += 1;
         if progress.done & 0xFFFF == 0 {
