@@ -458,47 +458,6 @@ fn csv_error(name: &str, line: u64, e: csv::Error) -> InputError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn fast_path_cases() {
-        assert_eq!(fast_e8(b"60000.1"), Some(6_000_010_000_000));
-        assert_eq!(fast_e8(b"-0.00000001"), Some(-1));
-        assert_eq!(fast_e8(b"7"), Some(700_000_000));
-        for bad in [
-            &b""[..],
-            b"-",
-            b".5",
-            b"7.",
-            b"1.2.3",
-            b"1e5",
-            b"0.000000001",
-            b"12345678901",
-            b"+1",
-        ] {
-            assert_eq!(fast_e8(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn fast_path_agrees_with_exact_parser(s in "-?[0-9]{0,12}(\\.[0-9]{0,10})?") {
-            if let Some(v) = fast_e8(s.as_bytes()) {
-                prop_assert_eq!(parse_e8(&s), Ok(v));
-            }
-        }
-
-        #[test]
-        fn fast_path_takes_every_formatted_value_in_range(v in -99_999_999_999_999_999i64..99_999_999_999_999_999) {
-            let s = crate::fixed::format_e8(v);
-            prop_assert_eq!(fast_e8(s.as_bytes()), Some(v));
-        }
-    }
-}
-
 impl MsgSource for TardisFile {
     fn next_msg(&mut self, inst: &mut Instruments) -> Option<Result<Msg, InputError>> {
         loop {
@@ -593,4 +552,45 @@ pub fn write_csv<W: std::io::Write>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fast_path_cases() {
+        assert_eq!(fast_e8(b"60000.1"), Some(6_000_010_000_000));
+        assert_eq!(fast_e8(b"-0.00000001"), Some(-1));
+        assert_eq!(fast_e8(b"7"), Some(700_000_000));
+        for bad in [
+            &b""[..],
+            b"-",
+            b".5",
+            b"7.",
+            b"1.2.3",
+            b"1e5",
+            b"0.000000001",
+            b"12345678901",
+            b"+1",
+        ] {
+            assert_eq!(fast_e8(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_exact_parser(s in "-?[0-9]{0,12}(\\.[0-9]{0,10})?") {
+            if let Some(v) = fast_e8(s.as_bytes()) {
+                prop_assert_eq!(parse_e8(&s), Ok(v));
+            }
+        }
+
+        #[test]
+        fn fast_path_takes_every_formatted_value_in_range(v in -99_999_999_999_999_999i64..99_999_999_999_999_999) {
+            let s = crate::fixed::format_e8(v);
+            prop_assert_eq!(fast_e8(s.as_bytes()), Some(v));
+        }
+    }
 }
