@@ -28,7 +28,9 @@ use hotrisk_feed::ring::spsc::SpscConsumer;
 use hotrisk_feed::ring::RingInfo;
 use hotrisk_feed::source::pacing::{Pace, Pacer};
 use hotrisk_feed::source::publish::{publish_slice, utc, Progress};
-use hotrisk_feed::source::synthetic::{Scenario, SynthConfig, Synthetic};
+use hotrisk_feed::source::synthetic::{
+    instruments_from_toml, Scenario, SynthConfig, SynthInstrument, Synthetic,
+};
 use hotrisk_feed::source::{self, Format, Instruments, OnError};
 use hotrisk_feed::wire::Msg;
 
@@ -118,7 +120,9 @@ struct SynthArgs {
     /// Symbols, comma-separated (ignored with --instruments).
     #[arg(long, default_value = "BTCUSDT,ETHUSDT,SOLUSDT", value_delimiter = ',')]
     symbols: Vec<String>,
-    /// Instrument table (TOML or capture) giving the symbols.
+    /// Instrument table giving the symbols: the engine's instruments/scenario TOML (whose
+    /// mark_price, tick_size and lot_size, when present, set the start price, tick and lot) or a
+    /// capture.
     #[arg(long)]
     instruments: Option<PathBuf>,
     /// Start price overrides, e.g. `--price BTCUSDT=65000`.
@@ -300,14 +304,23 @@ fn text(format: Format, a: &TextArgs) -> Result<()> {
 }
 
 fn synth_config(a: &SynthArgs) -> Result<SynthConfig> {
-    let symbols = match &a.instruments {
-        Some(p) => instruments_from(p)?.symbols().to_vec(),
-        None => a.symbols.clone(),
-    };
-    if symbols.is_empty() {
+    let mut cfg = SynthConfig::new(a.seed, &a.symbols, a.scenario);
+    if let Some(p) = &a.instruments {
+        let text = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
+        cfg.instruments = if capture::has_magic(&text) {
+            let syms = Instruments::from_path(p)?.symbols().to_vec();
+            syms.iter()
+                .map(|s| SynthInstrument::for_symbol(s))
+                .collect()
+        } else {
+            let text =
+                String::from_utf8(text).with_context(|| format!("{}: not UTF-8", p.display()))?;
+            instruments_from_toml(&p.display().to_string(), &text)?
+        };
+    }
+    if cfg.instruments.is_empty() {
         bail!("no symbols");
     }
-    let mut cfg = SynthConfig::new(a.seed, &symbols, a.scenario);
     for p in &a.prices {
         let (sym, price) = p
             .split_once('=')
