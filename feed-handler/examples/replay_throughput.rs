@@ -30,7 +30,7 @@ use std::time::Instant;
 use hotrisk_feed::capture::{self, CaptureReader};
 use hotrisk_feed::ring::broadcast::{BroadcastReader, BroadcastWriter, ReadOutcome};
 use hotrisk_feed::source::pacing::{Pace, Pacer};
-use hotrisk_feed::source::publish::{publish_slice, Progress};
+use hotrisk_feed::source::publish::{publish_slice, Progress, Throttle};
 use hotrisk_feed::source::synthetic::{Scenario, SynthConfig, Synthetic};
 use hotrisk_feed::source::{self, tardis, Format, Instruments, OnError};
 use hotrisk_feed::wire::{Msg, MsgKind};
@@ -189,7 +189,13 @@ fn main() -> anyhow::Result<()> {
                 if k == 0 {
                     break;
                 }
-                publish_slice(&mut w, &buf[..k], &mut pacer, &mut progress);
+                publish_slice(
+                    &mut w,
+                    &buf[..k],
+                    &mut pacer,
+                    &mut progress,
+                    &mut Throttle::off(),
+                );
             }
             w.close();
             let lost = reader.map(|h| h.join().expect("reader thread"));

@@ -227,3 +227,55 @@ fn capture_consumes_an_spsc_ring() {
     let (_, back) = capture::CaptureReader::read_all(&out).unwrap();
     assert_eq!(back, msgs);
 }
+
+#[test]
+fn lossless_replay_never_laps_a_slow_capture_through_a_tiny_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("synthetic.hrcap");
+    ok(bin()
+        .args([
+            "synthetic",
+            "--scenario",
+            "crash",
+            "--seed",
+            "9",
+            "--duration-ms",
+            "400",
+            "--out",
+        ])
+        .arg(&a));
+    let ring = shm("lossless");
+    let b = dir.path().join("b.hrcap");
+    let replay = bin()
+        .arg("replay")
+        .arg(&a)
+        .arg("--ring")
+        .arg(&ring)
+        .args([
+            "--capacity",
+            "16",
+            "--max-speed",
+            "--lossless",
+            "--wait-readers",
+            "1",
+            "--quiet",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    ok(bin()
+        .args(["capture", "--ring"])
+        .arg(&ring)
+        .arg("--out")
+        .arg(&b)
+        .arg("--instruments")
+        .arg(&a));
+    let out = replay.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&ring);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}

@@ -27,7 +27,7 @@ use hotrisk_feed::ring::layout::RingKind;
 use hotrisk_feed::ring::spsc::SpscConsumer;
 use hotrisk_feed::ring::RingInfo;
 use hotrisk_feed::source::pacing::{Pace, Pacer};
-use hotrisk_feed::source::publish::{publish_slice, utc, Progress};
+use hotrisk_feed::source::publish::{publish_slice, utc, Progress, Throttle};
 use hotrisk_feed::source::synthetic::{
     instruments_from_toml, Scenario, SynthConfig, SynthInstrument, Synthetic,
 };
@@ -83,6 +83,10 @@ struct RingOut {
     /// precede the true publish time by up to N−1 publishes, so latencies are only overstated).
     #[arg(long, default_value_t = 1, requires = "max_speed")]
     stamp_every: u32,
+    /// Never lap a reader: wait for the slowest attached reader when the ring is full (e.g. a
+    /// max-speed replay into an engine that must see every message).
+    #[arg(long)]
+    lossless: bool,
     /// Wait until this many readers have attached before publishing.
     #[arg(long, default_value_t = 0)]
     wait_readers: usize,
@@ -263,6 +267,7 @@ fn replay(path: &Path, out: &RingOut) -> Result<()> {
     let total = reader.header().count;
     let mut pacer = pacer(out)?;
     let mut writer = open_ring(out)?;
+    let mut throttle = Throttle::new(out.lossless, 5_000_000_000);
     let mut progress = Progress::new(!out.quiet, Some(total));
     let mut buf = vec![Msg::market(hotrisk_feed::MsgKind::Heartbeat, 0, 0, 0); 1 << 14];
     let mut last_local = 0;
@@ -271,7 +276,13 @@ fn replay(path: &Path, out: &RingOut) -> Result<()> {
         if n == 0 {
             break;
         }
-        publish_slice(&mut writer, &buf[..n], &mut pacer, &mut progress);
+        publish_slice(
+            &mut writer,
+            &buf[..n],
+            &mut pacer,
+            &mut progress,
+            &mut throttle,
+        );
         last_local = buf[n - 1].local_ts;
     }
     finish(writer, &pacer, &progress, last_local);
@@ -289,8 +300,15 @@ fn text(format: Format, a: &TextArgs) -> Result<()> {
     }
     let mut pacer = pacer(&a.out)?;
     let mut writer = open_ring(&a.out)?;
+    let mut throttle = Throttle::new(a.out.lossless, 5_000_000_000);
     let mut progress = Progress::new(!a.out.quiet, Some(loaded.msgs.len() as u64));
-    publish_slice(&mut writer, &loaded.msgs, &mut pacer, &mut progress);
+    publish_slice(
+        &mut writer,
+        &loaded.msgs,
+        &mut pacer,
+        &mut progress,
+        &mut throttle,
+    );
     let last = loaded.msgs.last().map_or(0, |m| m.local_ts);
     eprintln!(
         "feed-handler: instruments (id = position): {}",
@@ -370,8 +388,9 @@ fn synthetic(a: &SynthArgs) -> Result<()> {
     }
     let mut pacer = pacer(&a.ring)?;
     let mut writer = open_ring(&a.ring)?;
+    let mut throttle = Throttle::new(a.ring.lossless, 5_000_000_000);
     let mut progress = Progress::new(!a.ring.quiet, Some(msgs.len() as u64));
-    publish_slice(&mut writer, &msgs, &mut pacer, &mut progress);
+    publish_slice(&mut writer, &msgs, &mut pacer, &mut progress, &mut throttle);
     finish(
         writer,
         &pacer,
