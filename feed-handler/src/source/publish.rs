@@ -167,7 +167,7 @@ impl Throttle {
                         return;
                     }
                     spins += 1;
-                    if spins % 1024 == 0 {
+                    if spins.is_multiple_of(1024) {
                         w.heartbeat();
                     }
                     std::thread::yield_now();
