@@ -37,10 +37,13 @@ pub(crate) struct Args {
     over_time: Option<PathBuf>,
 }
 
+/// Per tag: the summed histogram and the interval series (start s, histogram).
+type ByTag = BTreeMap<String, (Histogram<u64>, Vec<(f64, Histogram<u64>)>)>;
+
 /// What one input file holds.
 enum Loaded {
-    /// Per tag: the summed histogram and the interval series (start s, histogram).
-    Hlog(BTreeMap<String, (Histogram<u64>, Vec<(f64, Histogram<u64>)>)>),
+    /// An interval log.
+    Hlog(ByTag),
     /// A percentile distribution.
     Hgrm(Hgrm),
 }
@@ -67,8 +70,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
     if intervals.is_empty() {
         bail!("{}: no interval histograms", path.display());
     }
-    let mut by_tag: BTreeMap<String, (Histogram<u64>, Vec<(f64, Histogram<u64>)>)> =
-        BTreeMap::new();
+    let mut by_tag = ByTag::new();
     for iv in intervals {
         let tag = iv.tag.unwrap_or_else(|| "untagged".into());
         let entry = by_tag

@@ -118,7 +118,7 @@ pub fn positions(n: u32) -> Vec<ThresholdPosition> {
     (1..=n)
         .map(|a| {
             let off = i64::from(a % 97 + 1) * 10_000_000; // 0.1 .. 9.7
-            let long = a % 2 == 0;
+            let long = a.is_multiple_of(2);
             ThresholdPosition {
                 account: a,
                 instrument: 0,
@@ -222,4 +222,18 @@ pub fn expected_orders(
 
 pub fn key(o: &Order) -> (u64, u32, u8, i64, i64) {
     (o.order_id, o.account, o.side, o.qty, o.limit_price)
+}
+
+/// Creates the md ring at `path` and publishes `msgs` (seq assigned 1..), then closes it.
+pub fn publish_msgs(path: &Path, msgs: &[Msg]) {
+    let cap = (msgs.len() + 16).next_power_of_two();
+    let mut w = BroadcastWriter::<Msg>::create(path, cap).unwrap();
+    for (i, m) in msgs.iter().enumerate() {
+        let mut m = *m;
+        m.seq = i as u64 + 1;
+        m.publish_ts = now_ns();
+        w.publish(m);
+    }
+    w.heartbeat();
+    w.close();
 }
