@@ -3,11 +3,11 @@
 //! orders on the order ring against an exact reference, the journal against the orders, the
 //! `.hlog` against the hdrhistogram crate, and determinism across two runs.
 
-mod common;
+mod e2e_common;
 
 use std::time::Duration;
 
-use common::*;
+use e2e_common::*;
 use hotrisk_engine::journal::{read_journal, RecordKind, RECORD_SIZE, STATE_PUBLISHED};
 use hotrisk_engine::latency::hlog::read_hlog;
 

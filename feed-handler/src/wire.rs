@@ -61,6 +61,9 @@ pub enum MsgKind {
     Heartbeat = 8,
     /// Instrument status. `aux` = [`InstrumentStatus`].
     Status = 9,
+    /// A venue's own liquidation order seen on the public feed (Binance `forceOrder`).
+    /// `aux` = [`Side`] of the liquidation order; body `[average price, filled qty, 0]`.
+    Liquidation = 10,
     /// A fill from the matching engine. `account`, `instrument`; body `[signed qty, price, fee]`
     /// (fee in the margin asset, E8, positive = paid by the account).
     Fill = 16,
@@ -89,6 +92,7 @@ impl MsgKind {
             7 => Self::Funding,
             8 => Self::Heartbeat,
             9 => Self::Status,
+            10 => Self::Liquidation,
             16 => Self::Fill,
             17 => Self::Collateral,
             18 => Self::OrderAck,
@@ -110,6 +114,7 @@ impl MsgKind {
             Self::Funding => "funding",
             Self::Heartbeat => "heartbeat",
             Self::Status => "status",
+            Self::Liquidation => "liquidation",
             Self::Fill => "fill",
             Self::Collateral => "collateral",
             Self::OrderAck => "ack",
@@ -242,7 +247,7 @@ pub const FLAG_REDUCE_ONLY: u8 = 1;
 
 /// A market-data or account-event record. See the module docs for the layout.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Msg {
     /// Sequence number assigned by the producer of the stream (1-based, contiguous).
     pub seq: u64,
@@ -266,7 +271,7 @@ pub struct Msg {
 
 /// A liquidation order or a cancel-all. See the module docs for the layout.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Order {
     /// Deterministic order id (a function of account, trigger sequence and attempt).
     pub order_id: u64,

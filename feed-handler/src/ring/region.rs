@@ -36,7 +36,7 @@ enum Backing {
     Heap(#[allow(dead_code)] Arc<[Line]>),
     /// Heap words (loom atomics: loom's atomics cannot overlay raw bytes).
     #[cfg(loom)]
-    Heap(Arc<[AtomicU64]>),
+    Heap(#[allow(dead_code)] Arc<[AtomicU64]>),
 }
 
 /// A slice of shared atomic words; see the module docs.
