@@ -335,11 +335,10 @@ impl JournalWriter {
     /// Returns the writer and the records already in the file (for recovery). An existing file
     /// smaller than `capacity` is grown.
     pub fn open(path: &Path, capacity: u64) -> Result<(Self, Vec<Record>), JournalError> {
-        let existing = if path.exists() {
-            Some(read_journal(path)?)
-        } else {
-            None
-        };
+        if !path.exists() {
+            create_file(path, capacity)?;
+        }
+        let existing = Some(read_journal(path)?);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -433,13 +432,14 @@ impl JournalWriter {
         let index = self.len;
         rec.jseq = index + 1;
         let slot = self.slot_ptr(index);
-        let bytes = bytemuck::bytes_of(&rec);
+        let payload = &bytemuck::bytes_of(&rec)[8..];
+        let dst = slot.wrapping_add(8);
         // SAFETY: `slot` is the start of record `index` (< capacity), inside the mapping and
-        // 64-byte aligned (page-aligned base + multiples of 64); we are the only writer, and
-        // bytes 8..64 of the slot are not read concurrently by anything in this process. The
-        // copy writes exactly 56 bytes after the 8-byte jseq word.
+        // 64-byte aligned (page-aligned base + multiples of 64), so `dst .. dst + 56` is inside
+        // the mapping; we are the only writer, nothing in this process holds a reference into
+        // it, and `payload` (a local) cannot overlap it.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(8), slot.add(8), RECORD_SIZE - 8);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), dst, RECORD_SIZE - 8);
         }
         // SAFETY: the jseq word is 8-byte aligned (see above) and lives as long as the mapping
         // (held by `self.map`); it is only accessed atomically while mapped. The release store
@@ -461,6 +461,24 @@ impl JournalWriter {
         // the only writer and a byte store cannot tear.
         unsafe { state.write_volatile(STATE_PUBLISHED) };
     }
+}
+
+/// Creates an empty journal atomically: written under a temporary name, then renamed into place,
+/// so a process killed during creation never leaves a journal without its header.
+fn create_file(path: &Path, capacity: u64) -> Result<(), JournalError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".creating.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let header = Header {
+        magic: JOURNAL_MAGIC,
+        version: JOURNAL_VERSION,
+        record_size: RECORD_SIZE as u32,
+        capacity,
+        created_wall_ns: hotrisk_feed::clock::wall_ns(),
+        reserved: [0; 32],
+    };
+    std::fs::write(&tmp, bytemuck::bytes_of(&header)).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// Reads and validates a journal: the header and every record up to the first zero `jseq`.

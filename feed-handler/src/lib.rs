@@ -8,6 +8,7 @@
 //! - [`ring`]: shared-memory rings over `/dev/shm` (lossless SPSC and lossy-detecting broadcast);
 //! - [`capture`]: native capture files (the ring's records behind a file header);
 //! - [`source`]: feed sources (Tardis CSV, Binance JSON lines, native captures, synthetic).
+//! - [`venue`]: a simulated matching engine that fills liquidation orders against the book (demo, tests).
 //!
 //! The engine depends on this crate; this crate never depends on the engine.
 
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod fixed;
 pub mod ring;
 pub mod source;
+pub mod venue;
 pub mod wire;
 
 pub use wire::{Msg, MsgKind, Order, Side, Tier, MSG_SIZE};

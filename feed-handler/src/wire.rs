@@ -247,7 +247,7 @@ pub const FLAG_REDUCE_ONLY: u8 = 1;
 
 /// A market-data or account-event record. See the module docs for the layout.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Msg {
     /// Sequence number assigned by the producer of the stream (1-based, contiguous).
     pub seq: u64,
@@ -271,7 +271,7 @@ pub struct Msg {
 
 /// A liquidation order or a cancel-all. See the module docs for the layout.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Order {
     /// Deterministic order id (a function of account, trigger sequence and attempt).
     pub order_id: u64,

@@ -156,7 +156,7 @@ pub fn write_hgrm<W: Write>(out: &mut W, h: &Histogram<u64>) -> io::Result<()> {
         "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
     )?;
     let mut total = 0u64;
-    if h.len() > 0 {
+    if !h.is_empty() {
         for v in h.iter_quantiles(5) {
             total += v.count_since_last_iteration();
             let value = v.value_iterated_to() as f64 / HGRM_UNIT_RATIO;
@@ -172,7 +172,7 @@ pub fn write_hgrm<W: Write>(out: &mut W, h: &Histogram<u64>) -> io::Result<()> {
             }
         }
     }
-    let (mean, sd) = if h.len() > 0 {
+    let (mean, sd) = if !h.is_empty() {
         (h.mean(), h.stdev())
     } else {
         (0.0, 0.0)
@@ -226,10 +226,7 @@ pub fn read_hgrm(text: &str) -> Result<Hgrm, String> {
         }
         if let Some(rest) = t.strip_prefix("#[Max") {
             // "#[Max     =        0.231, Total count    =      1000000]"
-            let nums: Vec<&str> = rest
-                .split(|c: char| c == '=' || c == ',' || c == ']')
-                .map(str::trim)
-                .collect();
+            let nums: Vec<&str> = rest.split(['=', ',', ']']).map(str::trim).collect();
             if let Some(m) = nums.get(1).and_then(|s| s.parse::<f64>().ok()) {
                 h.max_ns = m * HGRM_UNIT_RATIO;
             }

@@ -122,15 +122,13 @@ fn draw_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> PlotError + '_ {
     }
 }
 
+type DrawResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
 fn with_backend(
     path: &Path,
     size: (u32, u32),
-    f: &dyn Fn(
-        DrawingArea<SVGBackend<'_>, Shift>,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
-    g: &dyn Fn(
-        DrawingArea<BitMapBackend<'_>, Shift>,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    f: &dyn Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult,
+    g: &dyn Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult,
 ) -> Result<(), PlotError> {
     let ext = path
         .extension()
@@ -150,7 +148,7 @@ fn spectrum_on<DB: DrawingBackend>(
     title: &str,
     series: &[SpectrumSeries],
     text: bool,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -220,7 +218,7 @@ fn over_time_on<DB: DrawingBackend>(
     title: &str,
     series: &[TimeSeries],
     text: bool,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {

@@ -1,1 +1,1044 @@
-//! (being written)
+//! The running engine: pinned risk and gateway threads, a cold reporter.
+//!
+//! ```text
+//!  md ring (broadcast) ──┐
+//!                        ├─► risk thread ── Decision queue (SPSC, heap, preallocated) ──► gateway ──► order ring (SPSC)
+//!  acct ring (SPSC) ─────┘   (RiskCore)                                                     └──► journal (mmap)
+//!                             └─ Recorder ─┐                                  Recorder ─┘
+//!                                          └──────────► reporter (cold): .hlog, .hgrm, table, Prometheus, msync
+//! ```
+//!
+//! # Phases
+//! - **Set-up** ([`open`], [`start`]): loads nothing itself (the caller builds the [`RiskCore`]),
+//!   reads the journal ([`recovery`]), attaches/creates the rings, allocates the decision queue,
+//!   the per-record order buffer and the histograms, pins threads ([`placement`]).
+//! - **Run**: the risk and gateway loops below. After start-up neither allocates, locks, logs or
+//!   makes a system call (the idle strategy's `sched_yield` when the threads share a core is the
+//!   one deliberate exception, taken only when there is no work). `hotrisk run`'s allocation test
+//!   checks this with a counting global allocator and [`hot::is_hot_thread`].
+//! - **Shutdown**: the stop flag (SIGINT/SIGTERM) or end of stream (`--exit-on-eof`) ends the
+//!   risk loop; dropping its queue producer closes the queue; the gateway drains it, then the
+//!   reporter collects the final histograms, writes them, and `msync`s the journal.
+//!
+//! # The risk thread's fixed poll order
+//! Each iteration: (1) one market-data record (or a lap/gap report, or end of stream); then
+//! (2) one account event — unless a replay is in progress, in which case the journaled events are
+//! re-applied right after the md record they followed. Then, every 4096 iterations, the md
+//! producer's heartbeat is checked. The order matters for determinism: with both rings pre-filled
+//! the interleaving is always md₁, a₁, md₂, a₂, …; in general the journal records the
+//! interleaving that happened, and a replay reproduces it.
+//!
+//! # Input health
+//! A lap or a hole in the producer's sequence, and a producer whose heartbeat is older than
+//! `health.heartbeat_timeout_ms`, are given to the core as [`Health`] (which must not liquidate
+//! on data it cannot trust) and counted; the reporter prints them. Never a panic.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytemuck::{Pod, Zeroable};
+use crossbeam_utils::CachePadded;
+use hotrisk_feed::clock::now_ns;
+use hotrisk_feed::ring::broadcast::{BroadcastReader, ReadOutcome};
+use hotrisk_feed::ring::idle::{BusySpin, IdleStrategy, SpinThenYield};
+use hotrisk_feed::ring::spsc::{self, SpscConsumer, SpscProducer};
+use hotrisk_feed::ring::{RingError, RingInfo};
+use hotrisk_feed::wire::{Msg, Order};
+
+use crate::config::Config;
+use crate::journal::{JournalError, JournalSync, JournalWriter, Record};
+use crate::latency::report::{prometheus_text, stage_table, CounterSnapshot, LatencyFiles};
+use crate::latency::{recorder_pair, Collector, Recorder, Stage, StageHistograms};
+
+pub mod core;
+pub mod hot;
+pub mod margin_core;
+pub mod placement;
+pub mod recovery;
+pub mod threshold;
+
+pub use self::core::{CoreInfo, Health, OrderSink, RiskCore};
+use placement::{Placement, Role};
+use recovery::RecoveryPlan;
+
+/// Errors setting up the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A ring could not be attached or created.
+    #[error("{what}: {source}")]
+    Ring {
+        /// Which ring.
+        what: &'static str,
+        /// Why.
+        source: RingError,
+    },
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Output files or threads.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// `Decision::flags`: journal-only account event.
+pub const DECISION_EVENT: u64 = 1;
+/// `Decision::flags`: produced while replaying a previous run (no latency recorded).
+pub const DECISION_REPLAY: u64 = 2;
+
+/// One entry of the in-process queue from the risk thread to the gateway (96 bytes, `Pod`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct Decision {
+    /// The journal record (an order, or an applied account event).
+    pub rec: Record,
+    /// `publish_ts` of the triggering md record.
+    pub trigger_publish_ts: i64,
+    /// When the risk thread pushed it (`CLOCK_MONOTONIC` ns).
+    pub enqueue_ts: i64,
+    /// [`DECISION_EVENT`], [`DECISION_REPLAY`].
+    pub flags: u64,
+    /// Zero.
+    pub reserved: u64,
+}
+
+/// Counters written by one hot thread each (single writer: load + store, no locked RMW).
+#[derive(Debug, Default)]
+pub struct Counters {
+    risk: CachePadded<RiskCounters>,
+    gateway: CachePadded<GatewayCounters>,
+}
+
+#[derive(Debug, Default)]
+struct RiskCounters {
+    ticks: AtomicU64,
+    account_events: AtomicU64,
+    md_gaps: AtomicU64,
+    producer_dead: AtomicU64,
+    decision_overflow: AtomicU64,
+    replayed_ticks: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct GatewayCounters {
+    orders: AtomicU64,
+    suppressed: AtomicU64,
+    queue_depth: AtomicU64,
+    queue_depth_max: AtomicU64,
+    journal_full: AtomicU64,
+    undelivered: AtomicU64,
+}
+
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl Counters {
+    /// A snapshot for reports.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        let r = &self.risk;
+        let g = &self.gateway;
+        CounterSnapshot {
+            ticks: r.ticks.load(Ordering::Relaxed),
+            account_events: r.account_events.load(Ordering::Relaxed),
+            orders: g.orders.load(Ordering::Relaxed),
+            orders_suppressed: g.suppressed.load(Ordering::Relaxed),
+            md_gaps: r.md_gaps.load(Ordering::Relaxed),
+            producer_dead: r.producer_dead.load(Ordering::Relaxed),
+            queue_depth: g.queue_depth.load(Ordering::Relaxed),
+            queue_depth_max: g.queue_depth_max.load(Ordering::Relaxed),
+            decision_overflow: r.decision_overflow.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The idle strategy of a hot thread, without dynamic dispatch.
+#[derive(Debug, Clone, Copy)]
+enum Idle {
+    Busy(BusySpin),
+    Yield(SpinThenYield),
+}
+
+impl Idle {
+    fn new(p: &Placement) -> Self {
+        if p.spin_then_yield {
+            Idle::Yield(SpinThenYield::new(p.spins))
+        } else {
+            Idle::Busy(BusySpin)
+        }
+    }
+}
+
+impl IdleStrategy for Idle {
+    #[inline]
+    fn idle(&mut self) {
+        match self {
+            Idle::Busy(b) => b.idle(),
+            Idle::Yield(y) => y.idle(),
+        }
+    }
+
+    #[inline]
+    fn reset(&mut self) {
+        match self {
+            Idle::Busy(b) => b.reset(),
+            Idle::Yield(y) => y.reset(),
+        }
+    }
+}
+
+/// Everything the engine runs on, built by [`open`] (shared memory) or by a test (heap rings).
+#[derive(Debug)]
+pub struct EngineInputs<C: RiskCore> {
+    /// The risk core.
+    pub core: C,
+    /// Market-data reader, positioned where this run starts.
+    pub md: BroadcastReader<Msg>,
+    /// Account-event consumer, if any.
+    pub acct: Option<SpscConsumer<Msg>>,
+    /// Order ring producer.
+    pub orders: SpscProducer<Order>,
+    /// The journal, with this run's `RunStart` appended.
+    pub journal: JournalWriter,
+    /// What the journal said about previous runs.
+    pub plan: RecoveryPlan,
+}
+
+/// Opens the shared-memory inputs for `cfg`: reads the journal, reconciles it with the previous
+/// order ring, attaches the md ring (at the replay start on a restart) and the account ring,
+/// creates the order ring, and journals this run's start. Returns the inputs and the start-up
+/// banner lines.
+pub fn open<C: RiskCore>(
+    cfg: &Config,
+    core: C,
+) -> Result<(EngineInputs<C>, Vec<String>), EngineError> {
+    let mut banner = Vec::new();
+    let (mut journal, records) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity)?;
+    let old_ring = RingInfo::read(&cfg.rings.orders).ok();
+    let plan = RecoveryPlan::from_journal(&records, old_ring.as_ref().map(|r| r.write_cursor));
+    banner.push(format!(
+        "journal: {} ({} records, capacity {}), run {}",
+        cfg.journal.path.display(),
+        records.len(),
+        journal.capacity(),
+        plan.run
+    ));
+    let md = match plan.resume_md_seq {
+        Some(seq) => {
+            banner.push(format!(
+                "recovery: replaying md from seq {seq} to {} with {} journaled account events; {} orders already published (suppressed), {} journaled but unpublished (will be sent)",
+                plan.replay_until,
+                plan.events.len(),
+                plan.published.len(),
+                plan.unpublished.len()
+            ));
+            BroadcastReader::<Msg>::attach_at(&cfg.rings.md, seq)
+        }
+        None if cfg.rings.md_from_start => BroadcastReader::<Msg>::attach_at(&cfg.rings.md, 1),
+        None => BroadcastReader::<Msg>::attach(&cfg.rings.md),
+    }
+    .map_err(|source| EngineError::Ring {
+        what: "market-data ring",
+        source,
+    })?;
+    let md_info = RingInfo::read(&cfg.rings.md).map_err(|source| EngineError::Ring {
+        what: "market-data ring",
+        source,
+    })?;
+    banner.push(format!(
+        "md ring: {} (broadcast, layout v{}, {} x {} B, producer pid {}, {} published, reading from seq {})",
+        cfg.rings.md.display(),
+        hotrisk_feed::ring::layout::LAYOUT_VERSION,
+        md_info.geometry.capacity,
+        md_info.geometry.msg_size,
+        md.producer_pid(),
+        md_info.write_cursor,
+        md.next_seq()
+    ));
+    let acct = if cfg.rings.acct.as_os_str().is_empty() {
+        banner.push("acct ring: disabled".into());
+        None
+    } else {
+        let c =
+            SpscConsumer::<Msg>::attach(&cfg.rings.acct).map_err(|source| EngineError::Ring {
+                what: "account-event ring",
+                source,
+            })?;
+        banner.push(format!(
+            "acct ring: {} (spsc, layout v{}, capacity {}, producer pid {}, resuming after {} popped, backlog {})",
+            cfg.rings.acct.display(),
+            hotrisk_feed::ring::layout::LAYOUT_VERSION,
+            c.capacity(),
+            c.producer_pid(),
+            c.popped(),
+            c.backlog()
+        ));
+        Some(c)
+    };
+    if let Some(old) = &old_ring {
+        banner.push(format!(
+            "previous order ring: {} orders published, {} consumed",
+            old.write_cursor, old.read_cursor
+        ));
+    }
+    let orders = SpscProducer::<Order>::create(&cfg.rings.orders, cfg.rings.order_capacity)
+        .map_err(|source| EngineError::Ring {
+            what: "order ring",
+            source,
+        })?;
+    banner.push(format!(
+        "order ring: {} (spsc, layout v{}, capacity {}, created by pid {})",
+        cfg.rings.orders.display(),
+        hotrisk_feed::ring::layout::LAYOUT_VERSION,
+        orders.capacity(),
+        std::process::id()
+    ));
+    journal
+        .append(Record::run_start(plan.run, md.next_seq()))
+        .map_err(|e| EngineError::Io {
+            what: format!("journal {}", cfg.journal.path.display()),
+            source: std::io::Error::other(e),
+        })?;
+    Ok((
+        EngineInputs {
+            core,
+            md,
+            acct,
+            orders,
+            journal,
+            plan,
+        },
+        banner,
+    ))
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// Cumulative histograms of every stage.
+    pub total: StageHistograms,
+    /// Final counters.
+    pub counters: CounterSnapshot,
+    /// The final percentile table.
+    pub table: String,
+    /// Where `.hlog`/`.hgrm` were written.
+    pub hist_dir: PathBuf,
+    /// Journal records at exit.
+    pub journal_records: u64,
+    /// Account events / md records still waiting when the run stopped (0 after a full drain).
+    pub unread_md: u64,
+    /// Orders suppressed because of a full journal or an undeliverable order ring: a non-empty
+    /// value means the run did not end cleanly.
+    pub fatal: Option<String>,
+    /// The core's end-of-run summary ([`RiskCore::summary`]).
+    pub core_summary: String,
+}
+
+/// A started engine.
+#[derive(Debug)]
+pub struct Running<C: RiskCore> {
+    risk: JoinHandle<RiskExit<C>>,
+    gateway: JoinHandle<GatewayExit>,
+    reporter: JoinHandle<std::io::Result<StageHistograms>>,
+    reporter_stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    hist_dir: PathBuf,
+    /// Start-up banner lines (placement, memory).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug)]
+struct RiskExit<C> {
+    core: C,
+    unread_md: u64,
+}
+
+#[derive(Debug)]
+struct GatewayExit {
+    journal_records: u64,
+    fatal: Option<String>,
+}
+
+/// Starts the threads. `stop` ends the run (set it from a signal handler).
+pub fn start<C: RiskCore + 'static>(
+    cfg: &Config,
+    inputs: EngineInputs<C>,
+    stop: Arc<AtomicBool>,
+) -> Result<Running<C>, EngineError> {
+    let placement = placement::plan(&cfg.threads, &placement::available_cores());
+    let mut notes = placement.notes.clone();
+    notes.extend(placement::apply_memory(&cfg.memory));
+    let counters = Arc::new(Counters::default());
+    let (q_tx, q_rx) =
+        spsc::channel::<Decision>(cfg.queue.capacity).map_err(|source| EngineError::Ring {
+            what: "decision queue",
+            source,
+        })?;
+    let (risk_rec, risk_col) = recorder_pair(cfg.latency.max_ns, cfg.latency.sigfig);
+    let (gw_rec, gw_col) = recorder_pair(cfg.latency.max_ns, cfg.latency.sigfig);
+    let files = LatencyFiles::create(
+        &cfg.latency.out_dir,
+        SystemTime::now(),
+        &format!(
+            "Logged by hotrisk {} (pid {}); stages: ring_read decision enqueue gateway_publish tick_to_order",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        ),
+    )
+    .map_err(|source| EngineError::Io {
+        what: format!("latency output dir {}", cfg.latency.out_dir.display()),
+        source,
+    })?;
+    let prom = match cfg.latency.prometheus_port {
+        Some(port) => {
+            let l = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|source| {
+                EngineError::Io {
+                    what: format!("Prometheus endpoint 127.0.0.1:{port}"),
+                    source,
+                }
+            })?;
+            l.set_nonblocking(true).map_err(|source| EngineError::Io {
+                what: "Prometheus endpoint".into(),
+                source,
+            })?;
+            notes.push(format!("prometheus: http://127.0.0.1:{port}/metrics"));
+            Some(l)
+        }
+        None => None,
+    };
+    let EngineInputs {
+        core,
+        md,
+        acct,
+        orders,
+        journal,
+        plan,
+    } = inputs;
+    let sync = journal.sync_handle();
+    let RecoveryPlan {
+        events,
+        replay_until,
+        published,
+        unpublished,
+        ..
+    } = plan;
+
+    let risk = RiskLoop {
+        core,
+        md,
+        acct,
+        q: q_tx,
+        rec: risk_rec,
+        sink: OrderSink::with_capacity(cfg.queue.max_orders_per_tick),
+        events,
+        next_event: 0,
+        replay_until,
+        stop: Arc::clone(&stop),
+        counters: Arc::clone(&counters),
+        exit_on_eof: cfg.health.exit_on_eof,
+        heartbeat_timeout_ns: (cfg.health.heartbeat_timeout_ms as i64).saturating_mul(1_000_000),
+        idle: Idle::new(&placement),
+        core_id: placement.risk,
+    };
+    let gateway = GatewayLoop {
+        q: q_rx,
+        out: orders,
+        journal,
+        rec: gw_rec,
+        published,
+        unpublished,
+        counters: Arc::clone(&counters),
+        idle: Idle::new(&placement),
+        core_id: placement.gateway,
+        stop: Arc::clone(&stop),
+    };
+    let reporter_stop = Arc::new(AtomicBool::new(false));
+    let reporter = Reporter {
+        collectors: vec![risk_col, gw_col],
+        files,
+        interval: Duration::from_millis(cfg.latency.interval_ms),
+        sync_interval: Duration::from_millis(cfg.journal.sync_interval_ms.max(1)),
+        print_intervals: cfg.latency.print_intervals,
+        sync,
+        prom,
+        counters: Arc::clone(&counters),
+        stop: Arc::clone(&reporter_stop),
+        core_id: placement.reporter,
+        max_ns: cfg.latency.max_ns,
+        sigfig: cfg.latency.sigfig,
+    };
+    let spawn_err = |source| EngineError::Io {
+        what: "spawning a thread".into(),
+        source,
+    };
+    let risk = std::thread::Builder::new()
+        .name("hotrisk-risk".into())
+        .spawn(move || risk.run())
+        .map_err(spawn_err)?;
+    let gateway = std::thread::Builder::new()
+        .name("hotrisk-gateway".into())
+        .spawn(move || gateway.run())
+        .map_err(spawn_err)?;
+    let reporter = std::thread::Builder::new()
+        .name("hotrisk-reporter".into())
+        .spawn(move || reporter.run())
+        .map_err(spawn_err)?;
+    Ok(Running {
+        risk,
+        gateway,
+        reporter,
+        reporter_stop,
+        counters,
+        hist_dir: cfg.latency.out_dir.clone(),
+        notes,
+    })
+}
+
+impl<C: RiskCore + 'static> Running<C> {
+    /// Live counters.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.counters.snapshot()
+    }
+
+    /// Whether the hot threads have finished (end of stream or stop).
+    pub fn is_finished(&self) -> bool {
+        self.risk.is_finished() && self.gateway.is_finished()
+    }
+
+    /// Waits for the hot threads (they stop on the stop flag or end of stream), then for the
+    /// reporter's final output.
+    pub fn wait(self) -> std::io::Result<RunSummary> {
+        let risk = self
+            .risk
+            .join()
+            .map_err(|_| std::io::Error::other("the risk thread panicked"))?;
+        let gw = self
+            .gateway
+            .join()
+            .map_err(|_| std::io::Error::other("the gateway thread panicked"))?;
+        self.reporter_stop.store(true, Ordering::Release);
+        let total = self
+            .reporter
+            .join()
+            .map_err(|_| std::io::Error::other("the reporter thread panicked"))??;
+        let table = stage_table(&total);
+        Ok(RunSummary {
+            table,
+            total,
+            counters: self.counters.snapshot(),
+            hist_dir: self.hist_dir,
+            journal_records: gw.journal_records,
+            unread_md: risk.unread_md,
+            fatal: gw.fatal,
+            core_summary: risk.core.summary(),
+        })
+    }
+}
+
+struct RiskLoop<C: RiskCore> {
+    core: C,
+    md: BroadcastReader<Msg>,
+    acct: Option<SpscConsumer<Msg>>,
+    q: SpscProducer<Decision>,
+    rec: Recorder,
+    sink: OrderSink,
+    events: Vec<(u64, Msg)>,
+    next_event: usize,
+    replay_until: u64,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    exit_on_eof: bool,
+    heartbeat_timeout_ns: i64,
+    idle: Idle,
+    core_id: Option<usize>,
+}
+
+impl<C: RiskCore> RiskLoop<C> {
+    fn run(mut self) -> RiskExit<C> {
+        // The banner already reported the placement; a failure here is counted, not printed
+        // from the hot thread: the reporter cannot tell, so print it once now (still cold).
+        if let Some(w) = placement::pin_current(Role::Risk, self.core_id) {
+            eprintln!("hotrisk: {w}");
+        }
+        let mut last_md = self.md.next_seq().saturating_sub(1);
+        let mut last_msg_seq = 0u64;
+        let mut md_closed = false;
+        let mut producer_dead = false;
+        let mut iter: u32 = 0;
+        // Events journaled before the first md record of the first run.
+        self.inject_until(last_md);
+        hot::set_hot(true);
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let replaying = self.next_event < self.events.len() || last_md < self.replay_until;
+            let mut worked = false;
+            // (1) one market-data record.
+            if !md_closed {
+                match self.md.try_read() {
+                    ReadOutcome::Item(m) => {
+                        let t_read = now_ns();
+                        let seq = self.md.next_seq() - 1;
+                        if last_msg_seq != 0 && m.seq != last_msg_seq.wrapping_add(1) && m.seq != 0
+                        {
+                            bump(&self.counters.risk.md_gaps, 1);
+                            self.sink.clear();
+                            self.core.on_health(
+                                Health::MdGap {
+                                    expected: last_msg_seq + 1,
+                                    resumed_at: m.seq,
+                                },
+                                &mut self.sink,
+                            );
+                            self.flush_sink(t_read, replaying);
+                        }
+                        if m.seq != 0 {
+                            last_msg_seq = m.seq;
+                        }
+                        self.sink.clear();
+                        self.core.on_market(&m, &mut self.sink);
+                        let t_done = now_ns();
+                        if replaying {
+                            bump(&self.counters.risk.replayed_ticks, 1);
+                        } else {
+                            self.rec.record(Stage::RingRead, t_read - m.publish_ts);
+                            self.rec.record(Stage::Decision, t_done - t_read);
+                        }
+                        self.flush_sink(t_done, replaying);
+                        bump(&self.counters.risk.ticks, 1);
+                        last_md = seq;
+                        if replaying {
+                            self.inject_until(seq);
+                        }
+                        worked = true;
+                    }
+                    ReadOutcome::Lapped {
+                        expected,
+                        resumed_at,
+                    } => {
+                        bump(&self.counters.risk.md_gaps, resumed_at - expected);
+                        self.sink.clear();
+                        self.core.on_health(
+                            Health::MdGap {
+                                expected,
+                                resumed_at,
+                            },
+                            &mut self.sink,
+                        );
+                        self.flush_sink(now_ns(), replaying);
+                        // Records we cannot see again: re-apply their journaled events now.
+                        self.inject_until(resumed_at - 1);
+                        worked = true;
+                    }
+                    ReadOutcome::Closed => md_closed = true,
+                    ReadOutcome::Empty => {
+                        if replaying && self.next_event < self.events.len() && !worked {
+                            // Caught up with the live ring: whatever remains was applied after
+                            // the last md record; apply it now.
+                            self.inject_until(u64::MAX);
+                        }
+                    }
+                }
+            }
+            if md_closed && self.next_event < self.events.len() {
+                self.inject_until(u64::MAX);
+            }
+            // (2) one account event (live only after the replay).
+            let replaying = self.next_event < self.events.len() || last_md < self.replay_until;
+            if !replaying || md_closed {
+                if let Some(acct) = self.acct.as_mut() {
+                    if let Some(ev) = acct.try_pop() {
+                        let t_read = now_ns();
+                        self.apply_event(&ev, last_md, t_read, false);
+                        worked = true;
+                    }
+                }
+            }
+            // (3) input health, every 4096 iterations.
+            iter = iter.wrapping_add(1);
+            if iter & 4095 == 0 && !md_closed {
+                let alive = self.md.producer_alive(self.heartbeat_timeout_ns);
+                if alive == producer_dead {
+                    producer_dead = !alive;
+                    if producer_dead {
+                        bump(&self.counters.risk.producer_dead, 1);
+                    }
+                    self.sink.clear();
+                    self.core.on_health(
+                        if producer_dead {
+                            Health::MdProducerDead
+                        } else {
+                            Health::MdProducerAlive
+                        },
+                        &mut self.sink,
+                    );
+                    self.flush_sink(now_ns(), false);
+                }
+            }
+            if worked {
+                self.idle.reset();
+            } else {
+                if md_closed && self.exit_on_eof {
+                    let acct_drained = self.acct.as_ref().is_none_or(|a| a.backlog() == 0);
+                    if acct_drained {
+                        break;
+                    }
+                }
+                self.rec.poll();
+                self.idle.idle();
+            }
+        }
+        hot::set_hot(false);
+        let unread_md = self.md.lag();
+        self.rec.finish();
+        // Dropping the queue producer closes it: the gateway drains and exits.
+        drop(self.q);
+        RiskExit {
+            core: self.core,
+            unread_md,
+        }
+    }
+
+    /// Re-applies journaled account events recorded after md sequences `<= upto`.
+    #[inline]
+    fn inject_until(&mut self, upto: u64) {
+        while let Some(&(after, ev)) = self.events.get(self.next_event) {
+            if after > upto {
+                break;
+            }
+            self.next_event += 1;
+            self.apply_event(&ev, after, now_ns(), true);
+        }
+    }
+
+    #[inline]
+    fn apply_event(&mut self, ev: &Msg, after_md: u64, t_read: i64, replay: bool) {
+        self.sink.clear();
+        self.core.on_account(ev, &mut self.sink);
+        bump(&self.counters.risk.account_events, 1);
+        if !replay {
+            // Journal the event (the gateway appends it) before the orders it caused.
+            let d = Decision {
+                rec: Record::account_event(ev, after_md),
+                trigger_publish_ts: ev.publish_ts,
+                enqueue_ts: now_ns(),
+                flags: DECISION_EVENT,
+                reserved: 0,
+            };
+            self.push(d);
+        }
+        self.flush_sink(t_read, replay);
+    }
+
+    /// Moves the sink's orders into the queue.
+    #[inline]
+    fn flush_sink(&mut self, t_done: i64, replay: bool) {
+        if self.sink.overflow != 0 {
+            bump(&self.counters.risk.decision_overflow, self.sink.overflow);
+            self.sink.overflow = 0;
+        }
+        for i in 0..self.sink.len() {
+            let o = self.sink.as_slice()[i];
+            let d = Decision {
+                rec: Record::order(&o, 0),
+                trigger_publish_ts: o.trigger_publish_ts,
+                enqueue_ts: now_ns(),
+                flags: if replay { DECISION_REPLAY } else { 0 },
+                reserved: 0,
+            };
+            self.push(d);
+            if !replay {
+                self.rec.record(Stage::Enqueue, now_ns() - t_done);
+            }
+        }
+        self.sink.clear();
+    }
+
+    /// Pushes with back-pressure: the queue is lossless.
+    #[inline]
+    fn push(&mut self, mut d: Decision) {
+        loop {
+            match self.q.try_push(d) {
+                Ok(()) => return,
+                Err(back) => {
+                    d = back;
+                    self.idle.idle();
+                }
+            }
+        }
+    }
+}
+
+struct GatewayLoop {
+    q: SpscConsumer<Decision>,
+    out: SpscProducer<Order>,
+    journal: JournalWriter,
+    rec: Recorder,
+    published: HashMap<u64, u64>,
+    unpublished: HashMap<u64, u64>,
+    counters: Arc<Counters>,
+    idle: Idle,
+    core_id: Option<usize>,
+    stop: Arc<AtomicBool>,
+}
+
+/// After a stop, how long the gateway waits for room on a full order ring.
+const UNDELIVERABLE_AFTER_NS: i64 = 2_000_000_000;
+
+impl GatewayLoop {
+    fn run(mut self) -> GatewayExit {
+        if let Some(w) = placement::pin_current(Role::Gateway, self.core_id) {
+            eprintln!("hotrisk: {w}");
+        }
+        let mut fatal: Option<&'static str> = None;
+        let mut idle_iter: u32 = 0;
+        let mut popped: u32 = 0;
+        self.out.heartbeat();
+        hot::set_hot(true);
+        loop {
+            let Some(d) = self.q.try_pop() else {
+                if self.q.is_closed() {
+                    break;
+                }
+                idle_iter = idle_iter.wrapping_add(1);
+                if idle_iter & 1023 == 0 {
+                    self.out.heartbeat();
+                }
+                self.rec.poll();
+                self.idle.idle();
+                continue;
+            };
+            self.idle.reset();
+            popped = popped.wrapping_add(1);
+            if popped & 63 == 0 {
+                let depth = self.q.backlog();
+                let g = &self.counters.gateway;
+                g.queue_depth.store(depth, Ordering::Relaxed);
+                if depth > g.queue_depth_max.load(Ordering::Relaxed) {
+                    g.queue_depth_max.store(depth, Ordering::Relaxed);
+                }
+                self.out.heartbeat();
+            }
+            if d.flags & DECISION_EVENT != 0 {
+                if self.journal.append(d.rec).is_err() {
+                    fatal.get_or_insert("journal full");
+                    bump(&self.counters.gateway.journal_full, 1);
+                    self.stop.store(true, Ordering::Relaxed);
+                }
+                continue;
+            }
+            let id = d.rec.id;
+            if self.published.contains_key(&id) {
+                bump(&self.counters.gateway.suppressed, 1);
+                continue;
+            }
+            let index = match self.unpublished.remove(&id) {
+                Some(i) => Some(i),
+                None => {
+                    let mut rec = d.rec;
+                    rec.c = self.out.pushed() as i64;
+                    match self.journal.append(rec) {
+                        Ok(i) => Some(i),
+                        Err(_) => {
+                            // Still publish: a liquidation reduces risk; the run then stops.
+                            fatal.get_or_insert("journal full");
+                            bump(&self.counters.gateway.journal_full, 1);
+                            self.stop.store(true, Ordering::Relaxed);
+                            None
+                        }
+                    }
+                }
+            };
+            let mut o = d.rec.to_order();
+            o.trigger_publish_ts = d.trigger_publish_ts;
+            o.emit_ts = now_ns();
+            let mut stopped_at = 0i64;
+            let delivered = loop {
+                match self.out.try_push(o) {
+                    Ok(()) => break true,
+                    Err(back) => {
+                        o = back;
+                        if self.stop.load(Ordering::Relaxed) {
+                            let now = now_ns();
+                            if stopped_at == 0 {
+                                stopped_at = now;
+                            } else if now - stopped_at > UNDELIVERABLE_AFTER_NS {
+                                break false;
+                            }
+                        }
+                        self.idle.idle();
+                    }
+                }
+            };
+            if !delivered {
+                // Journaled, unpublished: a restart sends it.
+                bump(&self.counters.gateway.undelivered, 1);
+                fatal.get_or_insert("order ring full at shutdown (no consumer?)");
+                continue;
+            }
+            let t_pub = o.emit_ts;
+            if let Some(i) = index {
+                self.journal.mark_published(i);
+            }
+            bump(&self.counters.gateway.orders, 1);
+            if d.flags & DECISION_REPLAY == 0 {
+                self.rec.record(Stage::GatewayPublish, t_pub - d.enqueue_ts);
+                self.rec
+                    .record(Stage::TickToOrder, t_pub - d.trigger_publish_ts);
+            }
+        }
+        hot::set_hot(false);
+        self.out.heartbeat();
+        self.rec.finish();
+        let undelivered = self.counters.gateway.undelivered.load(Ordering::Relaxed);
+        GatewayExit {
+            journal_records: self.journal.len(),
+            fatal: fatal.map(|f| {
+                if undelivered > 0 {
+                    format!("{f}; {undelivered} orders journaled but not delivered (a restart sends them)")
+                } else {
+                    f.to_string()
+                }
+            }),
+        }
+    }
+}
+
+struct Reporter {
+    collectors: Vec<Collector>,
+    files: LatencyFiles,
+    interval: Duration,
+    sync_interval: Duration,
+    print_intervals: bool,
+    sync: JournalSync,
+    prom: Option<std::net::TcpListener>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    core_id: Option<usize>,
+    max_ns: u64,
+    sigfig: u8,
+}
+
+impl Reporter {
+    fn run(mut self) -> std::io::Result<StageHistograms> {
+        if let Some(w) = placement::pin_current(Role::Reporter, self.core_id) {
+            eprintln!("hotrisk: {w}");
+        }
+        let start = Instant::now();
+        let mut total = StageHistograms::new(self.max_ns, self.sigfig);
+        let mut interval = StageHistograms::new(self.max_ns, self.sigfig);
+        let mut last = StageHistograms::new(self.max_ns, self.sigfig);
+        let mut interval_start = Duration::ZERO;
+        let mut next_report = self.interval;
+        let mut next_sync = self.sync_interval;
+        let mut seen = self.counters.snapshot();
+        while !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(5));
+            let now = start.elapsed();
+            self.serve_prometheus(&last);
+            if now >= next_sync {
+                next_sync = now + self.sync_interval;
+                if let Err(e) = self.sync.flush_async() {
+                    eprintln!("hotrisk: warning: journal msync failed: {e}");
+                }
+            }
+            if now < next_report {
+                continue;
+            }
+            next_report = now + self.interval;
+            for c in &mut self.collectors {
+                c.request();
+            }
+            let deadline = Instant::now() + Duration::from_millis(50);
+            while self.collectors.iter().any(Collector::outstanding) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            for c in &mut self.collectors {
+                c.collect(&mut interval);
+            }
+            let end = start.elapsed();
+            self.close_interval(&mut interval, &mut total, &mut last, interval_start, end)?;
+            interval_start = end;
+            let c = self.counters.snapshot();
+            if c.md_gaps != seen.md_gaps {
+                eprintln!(
+                    "hotrisk: warning: {} market-data records missed so far (ring lapped or producer sequence gap); the core was told and does not act on untrusted data",
+                    c.md_gaps
+                );
+            }
+            if c.producer_dead != seen.producer_dead {
+                eprintln!(
+                    "hotrisk: warning: market-data producer heartbeat stale ({} times so far); no liquidation until it is fresh",
+                    c.producer_dead
+                );
+            }
+            seen = c;
+        }
+        // The hot threads have exited and handed over their last sets.
+        for c in &mut self.collectors {
+            c.collect(&mut interval);
+        }
+        let end = start.elapsed();
+        self.close_interval(&mut interval, &mut total, &mut last, interval_start, end)?;
+        self.files.write_hgrms(&total)?;
+        self.sync.flush()?;
+        Ok(total)
+    }
+
+    fn close_interval(
+        &mut self,
+        interval: &mut StageHistograms,
+        total: &mut StageHistograms,
+        last: &mut StageHistograms,
+        from: Duration,
+        to: Duration,
+    ) -> std::io::Result<()> {
+        if interval.total_count() > 0 {
+            self.files
+                .write_interval(interval, from, to.saturating_sub(from))?;
+            if self.print_intervals {
+                println!(
+                    "-- interval {:.3}s..{:.3}s\n{}",
+                    from.as_secs_f64(),
+                    to.as_secs_f64(),
+                    stage_table(interval)
+                );
+            }
+        }
+        total.add(interval);
+        last.reset();
+        last.add(interval);
+        interval.reset();
+        Ok(())
+    }
+
+    fn serve_prometheus(&self, last: &StageHistograms) {
+        let Some(l) = &self.prom else { return };
+        use std::io::{Read, Write};
+        while let Ok((mut s, _)) = l.accept() {
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let body = prometheus_text(last, &self.counters.snapshot());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! The liquidation decision for one breached account, including the book walk.
+//!
+//! - `decision/partial_20_levels`: `Policy::on_breach` for a cross account whose partial needs
+//!   19 of the 20 bid levels, plus the `on_ack` that returns the account to `Normal` so the next
+//!   iteration decides again (the ack is the small part: see `ack_only`).
+//! - `decision/full_20_levels`: the same below the full threshold (no partial solve).
+//! - `decision/ack_only` (baseline): a cancel-all ack round trip without the decision.
+//! - `kernels/*`: the book walk and the partial solve alone.
+//!
+//! Target (issue 4): under 200 ns for the decision including a 20-level walk.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use hotrisk_engine::policy::book::Book;
+use hotrisk_engine::policy::metrics::OrderMetrics;
+use hotrisk_engine::policy::spec::{Bracket, ContractKind, InstrumentSpec};
+use hotrisk_engine::policy::tiers::{PartialInput, PositionView, ScopeView};
+use hotrisk_engine::policy::{sizing, tiers, BreachInput, Policy, PolicyConfig, TriggerInfo};
+use hotrisk_feed::fixed::E8;
+use hotrisk_feed::wire::{AckStatus, Msg, MsgKind, Order, Side};
+
+const MARK: i64 = 49_000 * E8;
+
+fn spec() -> InstrumentSpec {
+    InstrumentSpec::new(
+        ContractKind::Linear,
+        E8 / 10,
+        E8 / 1000,
+        E8,
+        E8 / 2000,
+        &[
+            Bracket {
+                cap: 50_000 * E8,
+                mmr: E8 * 4 / 1000,
+                cum: 0,
+            },
+            Bracket {
+                cap: 250_000 * E8,
+                mmr: E8 * 5 / 1000,
+                cum: 50 * E8,
+            },
+            Bracket {
+                cap: 0,
+                mmr: E8 / 100,
+                cum: 1_300 * E8,
+            },
+        ],
+    )
+    .unwrap()
+}
+
+fn rec(kind: MsgKind, ts: i64, aux: u8, body: [i64; 3]) -> Msg {
+    Msg {
+        seq: 1,
+        exch_ts: ts,
+        local_ts: ts,
+        publish_ts: ts,
+        kind: kind as u8,
+        aux,
+        instrument: 0,
+        account: 0,
+        body,
+    }
+}
+
+fn policy() -> Policy {
+    let mut cfg = PolicyConfig {
+        cancel_first: false,
+        ..PolicyConfig::default()
+    };
+    cfg.tiers.slippage = E8 / 1000;
+    cfg.ack_timeout_ns = i64::MAX / 4;
+    let mut p = Policy::new(cfg, vec![spec()], 1024, 1_000_000 * E8);
+    p.on_market(&rec(MsgKind::IndexPrice, 1, 0, [MARK, 0, 0]));
+    p.on_market(&rec(MsgKind::MarkPrice, 1, 0, [MARK, 0, 0]));
+    p.on_market(&rec(MsgKind::SnapshotBegin, 1, 0, [0; 3]));
+    for i in 1..=20 {
+        // 0.01 BTC per level: the 0.181 BTC partial walks 19 levels
+        p.on_market(&rec(
+            MsgKind::BookLevel,
+            1,
+            Side::Buy as u8,
+            [MARK - i * E8, E8 / 100, 0],
+        ));
+        p.on_market(&rec(
+            MsgKind::BookLevel,
+            1,
+            Side::Sell as u8,
+            [MARK + i * E8, E8 / 100, 0],
+        ));
+    }
+    p.on_market(&rec(MsgKind::SnapshotEnd, 1, 0, [0; 3]));
+    p
+}
+
+fn bench(c: &mut Criterion) {
+    let s = spec();
+    let pos = PositionView {
+        instrument: 0,
+        qty: E8,
+        entry: 50_000 * E8,
+        maintenance: 196 * E8,
+    };
+    let positions = [pos];
+    let marks = [MARK];
+    let mut g = c.benchmark_group("decision");
+    for (name, mb) in [("partial_20_levels", 190 * E8), ("full_20_levels", 90 * E8)] {
+        let mut p = policy();
+        let input = BreachInput {
+            account: 7,
+            scope: ScopeView {
+                margin_balance: mb,
+                maintenance: 196 * E8,
+            },
+            positions: &positions,
+            marks: &marks,
+        };
+        let mut last = Order::default();
+        let mut sink = |o: Order, _m: OrderMetrics| last = o;
+        let mut seq = 0u64;
+        // sanity: the decision sends what the name says
+        let o = p.on_breach(
+            &input,
+            TriggerInfo {
+                seq: 0,
+                ts: 2,
+                publish_ts: 0,
+            },
+            &mut sink,
+        );
+        assert!(
+            matches!(o, hotrisk_engine::policy::Outcome::Sent(_)),
+            "{o:?}"
+        );
+        let ack = |id: u64| Msg {
+            account: 7,
+            body: [id as i64, 0, 0],
+            ..rec(MsgKind::OrderAck, 3, AckStatus::Filled as u8, [0; 3])
+        };
+        p.on_ack(&ack(last.order_id), 0).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                seq += 1;
+                let mut id = 0;
+                let out = p.on_breach(
+                    black_box(&input),
+                    TriggerInfo {
+                        seq,
+                        ts: 2,
+                        publish_ts: 0,
+                    },
+                    &mut |o: Order, _m: OrderMetrics| id = o.order_id,
+                );
+                black_box(out);
+                p.on_ack(&ack(id), 0)
+            })
+        });
+    }
+    {
+        // baseline: the same ack round trip with the decision replaced by a cancel-all
+        let mut p = policy();
+        let mut cfg_cancel = *p.config();
+        cfg_cancel.cancel_first = true;
+        let _ = cfg_cancel;
+        let ack = |id: u64| Msg {
+            account: 9,
+            body: [id as i64, 0, 0],
+            ..rec(MsgKind::OrderAck, 3, AckStatus::Filled as u8, [0; 3])
+        };
+        g.bench_function("ack_only", |b| {
+            b.iter(|| black_box(p.on_ack(black_box(&ack(1)), 0)))
+        });
+    }
+    g.finish();
+
+    let mut k = c.benchmark_group("kernels");
+    let book = {
+        let mut b = Book::new();
+        for i in 1..=20 {
+            b.apply(Side::Buy, MARK - i * E8, E8 / 100);
+        }
+        b
+    };
+    let limit = sizing::limit_price(&s, Side::Sell, MARK, E8 / 1000, Some(48_810 * E8)).unwrap();
+    k.bench_function("walk_20_levels", |b| {
+        b.iter(|| {
+            sizing::walk(
+                &s,
+                black_box(book.bids()),
+                Side::Sell,
+                black_box(E8),
+                limit,
+                Some(48_810 * E8),
+            )
+        })
+    });
+    let pi = PartialInput {
+        sign: 1,
+        abs_qty: E8,
+        mark: MARK,
+        limit,
+        margin_balance: 190 * E8,
+        mm_others: 0,
+        buffer: E8 / 10,
+    };
+    k.bench_function("partial_solve", |b| {
+        b.iter(|| tiers::partial_qty(&s, black_box(&pi)))
+    });
+    k.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

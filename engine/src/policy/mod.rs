@@ -1,0 +1,651 @@
+//! The liquidation policy: what to send for an account below maintenance, and when not to.
+//!
+//! The margin core says **who** is below maintenance; this module decides **what** to send:
+//! cancel-all first, then a partial or full IOC reduce-only order priced and sized from the book,
+//! the insurance-fund backstop when the book cannot absorb the position before bankruptcy, and
+//! auto-deleveraging when the fund cannot cover it — while refusing to act on prices it cannot
+//! trust and throttling cascades.
+//!
+//! | concept | module |
+//! |---|---|
+//! | instrument parameters, exact per-position arithmetic | [`spec`] |
+//! | per-instrument L2 book (top [`book::BOOK_DEPTH`] levels) | [`book`] |
+//! | limit price and size from the book | [`sizing`] |
+//! | position choice, partial/full, backstop, ADL ranking | [`tiers`] |
+//! | insurance fund, fees, conservation ledger | [`insurance`] |
+//! | data-trust pauses, notional budget, circuit breaker | [`guards`] |
+//! | per-account state machine, order ids, timeouts | [`state`] |
+//! | efficiency metrics | [`metrics`] |
+//! | the margin core's state → the policy (`on_unit`, ADL ranks) | [`bridge`] |
+//!
+//! # Phases and ownership
+//! - **Set-up** ([`Policy::new`]) allocates everything: books and guards per instrument, the
+//!   account state arrays, the ADL and budget heaps (`accounts` ids each).
+//! - **Run**: the risk thread owns the `Policy` exclusively (no sharing, no locks). It calls
+//!   [`Policy::on_market`] for every market-data record (books, marks, index, status),
+//!   [`Policy::on_breach`] for every account the margin core reports below maintenance,
+//!   [`Policy::on_ack`] for every order acknowledgement, and [`Policy::on_time`] to expire
+//!   acknowledgements that never came. None of these allocate, lock, read a clock or use floats:
+//!   time is the record time passed in, so a replay gives the same orders bit for bit.
+//! - Orders leave through a caller-supplied sink `FnMut(Order, OrderMetrics)`; the gateway
+//!   stamps `emit_ts`.
+
+#![forbid(unsafe_code)]
+
+pub mod book;
+pub mod bridge;
+pub mod guards;
+pub mod heap;
+pub mod insurance;
+pub mod metrics;
+pub mod sizing;
+pub mod spec;
+pub mod state;
+pub mod tiers;
+
+use book::Book;
+use guards::{Guard, GuardConfig, Pause};
+use heap::IndexedHeap;
+use hotrisk_feed::fixed::E8;
+use hotrisk_feed::wire::{
+    order_id, AckStatus, InstrumentStatus, Msg, MsgKind, Order, Side, Tier, FLAG_REDUCE_ONLY,
+    TIF_IOC,
+};
+use insurance::InsuranceFund;
+use metrics::{margin_ratio, slippage_bps, InstrumentMetrics, OrderMetrics};
+use spec::InstrumentSpec;
+use state::AccountStates;
+use tiers::{AdlRanking, PartialInput, PositionView, ScopeView, TierConfig};
+
+/// Policy parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Tier parameters (slippage bound, partial buffer, full threshold).
+    pub tiers: TierConfig,
+    /// Data-trust, budget and breaker parameters.
+    pub guard: GuardConfig,
+    /// How long an order may stay unacknowledged before it is given up, ns of record time.
+    pub ack_timeout_ns: i64,
+    /// Send a cancel-all before the first liquidation order of an episode.
+    pub cancel_first: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            tiers: TierConfig::default(),
+            guard: GuardConfig::default(),
+            ack_timeout_ns: 1_000_000_000,
+            cancel_first: true,
+        }
+    }
+}
+
+/// The record that triggered a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TriggerInfo {
+    /// Its sequence number (goes into the order id).
+    pub seq: u64,
+    /// Its record time (ns): `exch_ts`, or `local_ts` when the venue time is unknown.
+    pub ts: i64,
+    /// Its `publish_ts` (copied into the order for end-to-end latency).
+    pub publish_ts: i64,
+}
+
+impl TriggerInfo {
+    /// The trigger info of a record.
+    pub fn of(msg: &Msg) -> Self {
+        Self {
+            seq: msg.seq,
+            ts: record_time(msg),
+            publish_ts: msg.publish_ts,
+        }
+    }
+}
+
+/// A record's time for decisions: the venue time, or the capture time when that is unknown.
+#[inline]
+pub fn record_time(msg: &Msg) -> i64 {
+    if msg.exch_ts != 0 {
+        msg.exch_ts
+    } else {
+        msg.local_ts
+    }
+}
+
+/// One breached scope handed to [`Policy::on_breach`].
+#[derive(Debug, Clone, Copy)]
+pub struct BreachInput<'a> {
+    /// Account id (< the `accounts` given at set-up).
+    pub account: u32,
+    /// The scope's margin balance and maintenance.
+    pub scope: ScopeView,
+    /// The scope's positions: all cross positions of the account, or the one isolated position.
+    pub positions: &'a [PositionView],
+    /// Marks of the positions' instruments, index-aligned with `positions`.
+    pub marks: &'a [i64],
+}
+
+/// Why nothing was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// An order or cancel-all is outstanding.
+    Outstanding,
+    /// The instrument is paused for these reasons.
+    Paused(Pause),
+    /// Nothing in the book within the slippage bound (the rest waits for the next decision).
+    NoDepth,
+    /// The instrument's notional budget is spent; the account is queued (worst margin first).
+    Budget,
+    /// No position or no valid price.
+    Nothing,
+}
+
+/// What a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Orders of this tier were sent (for ADL, also to counterparties).
+    Sent(Tier),
+    /// Nothing was sent.
+    Waiting(Wait),
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckResult {
+    /// The state transition's summary.
+    pub effect: state::AckEffect,
+    /// Liquidation fee credited to the fund; the caller debits it from the account's wallet.
+    pub fee: i64,
+}
+
+/// What a market-data record did to an instrument's trust state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketEffect {
+    /// The instrument.
+    pub instrument: u16,
+    /// Current pause reasons.
+    pub pause: Pause,
+    /// The instrument just became sound again: re-evaluate every account holding it.
+    pub resumed: bool,
+}
+
+/// The liquidation policy of one engine (see the module docs).
+#[derive(Debug)]
+pub struct Policy {
+    cfg: PolicyConfig,
+    specs: Vec<InstrumentSpec>,
+    books: Vec<Book>,
+    guards: Vec<Guard>,
+    states: AccountStates,
+    fund: InsuranceFund,
+    adl: Vec<AdlRanking>,
+    waiting: Vec<IndexedHeap>,
+    metrics: Vec<InstrumentMetrics>,
+}
+
+impl Policy {
+    /// Allocates the policy for `specs.len()` instruments and account ids `0..accounts`.
+    pub fn new(
+        cfg: PolicyConfig,
+        specs: Vec<InstrumentSpec>,
+        accounts: usize,
+        insurance_fund: i64,
+    ) -> Self {
+        let n = specs.len();
+        Self {
+            cfg,
+            books: vec![Book::new(); n],
+            guards: vec![Guard::new(); n],
+            states: AccountStates::new(accounts),
+            fund: InsuranceFund::new(insurance_fund),
+            adl: (0..n).map(|_| AdlRanking::new(accounts)).collect(),
+            waiting: (0..n)
+                .map(|_| IndexedHeap::with_capacity(accounts))
+                .collect(),
+            metrics: vec![InstrumentMetrics::default(); n],
+            specs,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.cfg
+    }
+
+    /// An instrument's spec.
+    pub fn spec(&self, instrument: u16) -> &InstrumentSpec {
+        &self.specs[instrument as usize]
+    }
+
+    /// An instrument's book.
+    pub fn book(&self, instrument: u16) -> &Book {
+        &self.books[instrument as usize]
+    }
+
+    /// Mutable access to a book (set-up and tests; the feed path is [`Policy::on_market`]).
+    pub fn book_mut(&mut self, instrument: u16) -> &mut Book {
+        &mut self.books[instrument as usize]
+    }
+
+    /// An instrument's guard.
+    pub fn guard(&self, instrument: u16) -> &Guard {
+        &self.guards[instrument as usize]
+    }
+
+    /// Mutable access to a guard (set-up, e.g. `hotrisk risk` trusting a static snapshot).
+    pub fn guard_mut(&mut self, instrument: u16) -> &mut Guard {
+        &mut self.guards[instrument as usize]
+    }
+
+    /// The per-account states.
+    pub fn states(&self) -> &AccountStates {
+        &self.states
+    }
+
+    /// The insurance fund.
+    pub fn fund(&self) -> &InsuranceFund {
+        &self.fund
+    }
+
+    /// An account closed out with a negative wallet (`debt` > 0): the fund pays what it can;
+    /// returns the amount covered (the rest is bad debt, see [`insurance::Ledger::write_off`]).
+    pub fn cover_negative(&mut self, instrument: u16, debt: i64) -> i64 {
+        let covered = self.fund.cover_up_to(debt);
+        if let Some(m) = self.metrics.get_mut(instrument as usize) {
+            m.fund_change -= i128::from(covered);
+            m.bad_debt += i128::from(debt - covered);
+        }
+        covered
+    }
+
+    /// An instrument's aggregated metrics.
+    pub fn metrics(&self, instrument: u16) -> &InstrumentMetrics {
+        &self.metrics[instrument as usize]
+    }
+
+    /// An instrument's ADL ranking (the margin-state owner keeps it current).
+    pub fn adl_mut(&mut self, instrument: u16) -> &mut AdlRanking {
+        &mut self.adl[instrument as usize]
+    }
+
+    /// Updates the books and trust state from one market-data record. Returns `None` for
+    /// records that are not market data of a known instrument.
+    pub fn on_market(&mut self, msg: &Msg) -> Option<MarketEffect> {
+        let i = msg.instrument as usize;
+        if i >= self.specs.len() {
+            return None;
+        }
+        let ts = record_time(msg);
+        let (book, guard) = (&mut self.books[i], &mut self.guards[i]);
+        match msg.kind()? {
+            MsgKind::MarkPrice => guard.on_mark(&self.cfg.guard, msg.body[0], ts),
+            MsgKind::IndexPrice => guard.on_index(msg.body[0], ts),
+            MsgKind::BookLevel => {
+                book.apply(Side::from_u8(msg.aux)?, msg.body[0], msg.body[1]);
+                guard.set_crossed(book.is_crossed());
+            }
+            MsgKind::SnapshotBegin => {
+                book.begin_snapshot();
+                guard.set_gap(true);
+                guard.set_crossed(false);
+            }
+            MsgKind::SnapshotEnd => {
+                book.end_snapshot();
+                guard.set_gap(false);
+                guard.set_crossed(book.is_crossed());
+            }
+            MsgKind::Status => guard.set_halted(msg.aux == InstrumentStatus::Halted as u8),
+            MsgKind::Trade | MsgKind::Funding | MsgKind::Heartbeat => {}
+            _ => return None,
+        }
+        let (pause, resumed) = guard.on_record_time(&self.cfg.guard, ts);
+        Some(MarketEffect {
+            instrument: msg.instrument,
+            pause,
+            resumed,
+        })
+    }
+
+    /// A market-data sequence gap (reported by the ring reader): every instrument's book is
+    /// suspect until its next complete snapshot.
+    pub fn on_gap(&mut self) {
+        for g in &mut self.guards {
+            g.set_gap(true);
+        }
+    }
+
+    /// The margin core says `account` is no longer below maintenance: end its episode.
+    pub fn on_recovered(&mut self, account: u32) {
+        self.states.recovered(account);
+        for w in &mut self.waiting {
+            w.remove(account);
+        }
+    }
+
+    /// Gives up outstanding orders older than the ack timeout at record time `now`; each such
+    /// account is passed to `reevaluate`.
+    pub fn on_time(&mut self, now: i64, reevaluate: impl FnMut(u32)) {
+        self.states.expire(now, reevaluate);
+    }
+
+    /// The account waiting on `instrument`'s budget with the worst margin ratio, if at least one
+    /// lot's notional of budget is left at `now`; it leaves the queue and the caller re-evaluates it
+    /// with [`Policy::on_breach`] (which queues it again if the budget is still too small, so a
+    /// caller loops until `None` or a `Waiting(Budget)` outcome).
+    pub fn next_waiting(&mut self, instrument: u16, now: i64) -> Option<u32> {
+        let i = instrument as usize;
+        let one_lot = self.specs[i].notional(self.specs[i].lot, self.guards[i].mark().max(1));
+        if self.guards[i].budget_left(&self.cfg.guard, now) >= one_lot {
+            self.waiting[i].pop().map(|(a, _)| a)
+        } else {
+            None
+        }
+    }
+
+    /// Applies an order acknowledgement (an `OrderAck` record). `margin_left` is the account's
+    /// margin above bankruptcy after the fill was applied to the margin state (the fee cap).
+    /// Returns `None` for an ack that matches no outstanding order (stale or duplicate).
+    pub fn on_ack(&mut self, msg: &Msg, margin_left: i64) -> Option<AckResult> {
+        let status = AckStatus::from_u8(msg.aux)?;
+        let [oid, filled, avg] = msg.body;
+        let effect = self.states.ack(msg.account, oid as u64, status, filled)?;
+        let i = effect.instrument as usize;
+        let fee = if filled > 0 && avg > 0 && matches!(effect.tier, Tier::Partial | Tier::Full) {
+            self.specs[i].liquidation_fee(filled, avg, margin_left)
+        } else {
+            0
+        };
+        self.fund.credit_fee(fee);
+        self.metrics[i].fund_change += i128::from(fee);
+        Some(AckResult { effect, fee })
+    }
+
+    /// Decides for one breached scope; orders go to `out`. See the module docs of [`tiers`] and
+    /// [`sizing`] for the rules.
+    pub fn on_breach(
+        &mut self,
+        input: &BreachInput<'_>,
+        trigger: TriggerInfo,
+        out: &mut impl FnMut(Order, OrderMetrics),
+    ) -> Outcome {
+        let account = input.account;
+        let ts = trigger.ts;
+        let breach_ts = self.states.note_breach(account, ts);
+        if !self.states.can_send(account) {
+            return Outcome::Waiting(Wait::Outstanding);
+        }
+        let Some(k) = tiers::pick_cross(input.positions) else {
+            return Outcome::Waiting(Wait::Nothing);
+        };
+        let pos = input.positions[k];
+        let mark = input.marks[k];
+        let i = pos.instrument as usize;
+        let pause = self.guards[i].pause(&self.cfg.guard, ts);
+        if !pause.is_clear() {
+            self.metrics[i].paused += 1;
+            return Outcome::Waiting(Wait::Paused(pause));
+        }
+        let sign = pos.qty.signum();
+        let side = tiers::closing_side(sign);
+        let mut order = Order {
+            order_id: 0,
+            trigger_seq: trigger.seq,
+            trigger_publish_ts: trigger.publish_ts,
+            emit_ts: 0,
+            kind: MsgKind::Order as u8,
+            side: side as u8,
+            instrument: pos.instrument,
+            account,
+            qty: 0,
+            limit_price: 0,
+            tier: Tier::Cancel as u8,
+            tif: TIF_IOC,
+            flags: FLAG_REDUCE_ONLY,
+            attempt: 0,
+            reserved: 0,
+        };
+        let deadline = ts.saturating_add(self.cfg.ack_timeout_ns);
+        let mb = input.scope.margin_balance;
+        let mm = input.scope.maintenance;
+        let mr_before = margin_ratio(mm, mb);
+        let mut m = OrderMetrics {
+            tier: Tier::Cancel,
+            breach_to_order_ns: ts - breach_ts,
+            slippage_bps: 0,
+            fraction_closed: 0,
+            target_qty: 0,
+            mr_before,
+            mr_after: mr_before,
+            bad_debt: 0,
+            fund_change: 0,
+        };
+
+        // Tier 0: cancel the account's resting orders first.
+        if self.cfg.cancel_first && !self.states.cancel_done(account) {
+            order.kind = MsgKind::CancelAll as u8;
+            self.emit(&mut order, &m, deadline, out);
+            return Outcome::Sent(Tier::Cancel);
+        }
+
+        let spec = self.specs[i];
+        let q = pos.qty.unsigned_abs() as i64;
+        let bp = spec.bankruptcy_price(sign, q, mark, mb);
+        let Some(limit) = sizing::limit_price(&spec, side, mark, self.cfg.tiers.slippage, bp)
+        else {
+            return Outcome::Waiting(Wait::Nothing);
+        };
+        let mm_others = mm - pos.maintenance;
+        let full = self.states.partial_failed(account)
+            || i128::from(mb) * i128::from(E8)
+                <= i128::from(self.cfg.tiers.full_threshold) * i128::from(mm);
+        let partial = if full {
+            None
+        } else {
+            tiers::partial_qty(
+                &spec,
+                &PartialInput {
+                    sign,
+                    abs_qty: q,
+                    mark,
+                    limit,
+                    margin_balance: mb,
+                    mm_others,
+                    buffer: self.cfg.tiers.buffer,
+                },
+            )
+        };
+        let (tier, want) = match partial {
+            Some(x) => (Tier::Partial, x),
+            None => (Tier::Full, q),
+        };
+        let book = &self.books[i];
+        let sized = sizing::walk(&spec, book.contra(side), side, want, limit, bp);
+
+        // Tiers 3 and 4: the book cannot absorb anything at or better than bankruptcy.
+        if let Some(bp) = bp {
+            if sized.depth_to_bankruptcy == 0 {
+                return self.backstop(input, k, bp, &mut order, m, deadline, out);
+            }
+        }
+        if sized.qty == 0 {
+            self.metrics[i].depth_waits += 1;
+            return Outcome::Waiting(Wait::NoDepth);
+        }
+
+        // Cascade control: the per-instrument notional budget, worst margin ratio first.
+        let mut qty = sized.qty;
+        let notional = spec.notional(qty, limit);
+        let left = self.guards[i].budget_left(&self.cfg.guard, ts);
+        let queued_ahead = self.waiting[i]
+            .peek()
+            .is_some_and(|(top, key)| top != account && key > mr_before);
+        if notional > left || queued_ahead {
+            if !queued_ahead && left > 0 {
+                qty = spec.floor_lot(sat_mul_div(qty, left, notional));
+            } else {
+                qty = 0;
+            }
+            if qty == 0 {
+                self.waiting[i].upsert(account, mr_before);
+                self.metrics[i].budget_waits += 1;
+                return Outcome::Waiting(Wait::Budget);
+            }
+        }
+        self.waiting[i].remove(account);
+        self.guards[i].spend(spec.notional(qty, limit));
+
+        let rem = q - qty;
+        let mm_after = mm_others + spec.maintenance(spec.notional(rem, mark));
+        let mb_after = mb
+            - spec.close_loss(sign, qty, mark, limit)
+            - spec.liquidation_fee(qty, limit, i64::MAX);
+        m.tier = tier;
+        m.slippage_bps = slippage_bps(mark, sized.vwap, side == Side::Sell);
+        m.fraction_closed = sat_mul_div(qty, E8, q);
+        m.target_qty = want;
+        m.mr_after = margin_ratio(mm_after, mb_after);
+        order.tier = tier as u8;
+        order.qty = qty;
+        order.limit_price = limit;
+        self.emit(&mut order, &m, deadline, out);
+        Outcome::Sent(tier)
+    }
+
+    /// Backstop (the fund takes the position at `bp`) or, when the fund cannot cover the loss,
+    /// ADL against the ranked opposite positions.
+    #[allow(clippy::too_many_arguments)]
+    fn backstop(
+        &mut self,
+        input: &BreachInput<'_>,
+        k: usize,
+        bp: i64,
+        order: &mut Order,
+        mut m: OrderMetrics,
+        deadline: i64,
+        out: &mut impl FnMut(Order, OrderMetrics),
+    ) -> Outcome {
+        let pos = input.positions[k];
+        let mark = input.marks[k];
+        let i = pos.instrument as usize;
+        let spec = self.specs[i];
+        let sign = pos.qty.signum();
+        let q = pos.qty.unsigned_abs() as i64;
+        let side = tiers::closing_side(sign);
+        // Tick-rounded for solvency: up for a long's sell, down for a short's buy.
+        let price = spec.round_tick(bp, side == Side::Sell);
+        // The fund enters at `price` and is worth the mark: its PnL (negative = loss).
+        let fund_pnl = spec.realised_pnl(sign, q, price, mark);
+        let loss = -fund_pnl;
+        m.slippage_bps = slippage_bps(mark, price, side == Side::Sell);
+        m.fraction_closed = E8;
+        m.target_qty = q;
+        m.mr_after = margin_ratio(input.scope.maintenance - pos.maintenance, 0);
+        m.bad_debt = loss.max(0);
+        order.qty = q;
+        order.limit_price = price;
+        if self.fund.can_cover(loss) {
+            self.fund.take_backstop(fund_pnl);
+            m.tier = Tier::Backstop;
+            m.fund_change = fund_pnl;
+            order.tier = Tier::Backstop as u8;
+            self.emit(order, &m, deadline, out);
+            return Outcome::Sent(Tier::Backstop);
+        }
+        // ADL: reduce the highest-ranked opposite positions at the bankruptcy price.
+        m.tier = Tier::Adl;
+        order.tier = Tier::Adl as u8;
+        let account = input.account;
+        let mut left = q;
+        let mut cp = Order {
+            side: tiers::closing_side(-sign) as u8,
+            ..*order
+        };
+        let cm = OrderMetrics {
+            tier: Tier::Adl,
+            breach_to_order_ns: 0,
+            slippage_bps: 0,
+            fraction_closed: 0,
+            target_qty: 0,
+            mr_before: 0,
+            mr_after: 0,
+            bad_debt: 0,
+            fund_change: 0,
+        };
+        let ranking = &mut self.adl[i];
+        while left > 0 {
+            let heap = ranking.opposite_mut(sign);
+            let Some((other, key)) = heap.pop() else {
+                break;
+            };
+            if other == account {
+                continue;
+            }
+            let their = ranking.qty(other).unsigned_abs() as i64;
+            let take = their.min(left);
+            if take == 0 {
+                continue;
+            }
+            left -= take;
+            if their > take {
+                let rest = (their - take) * (-sign);
+                ranking.set(other, rest, Some(key));
+            } else {
+                ranking.set(other, 0, None);
+            }
+            cp.account = other;
+            cp.qty = take;
+            cp.attempt = self.states.next_attempt(other);
+            cp.order_id = order_id(other, cp.trigger_seq, cp.attempt);
+            self.metrics[i].adl_count += 1;
+            out(
+                cp,
+                OrderMetrics {
+                    fraction_closed: sat_mul_div(take, E8, their),
+                    target_qty: take,
+                    ..cm
+                },
+            );
+        }
+        if left > 0 {
+            // Nobody left to deleverage: the fund covers what it can, the rest is bad debt.
+            let part_pnl = spec.realised_pnl(sign, left, price, mark);
+            let covered = (-part_pnl).clamp(0, self.fund.balance().max(0));
+            self.fund.take_backstop(-covered);
+            m.fund_change = -covered;
+        }
+        // The bankrupt account's whole position goes at the bankruptcy price: to the ranked
+        // counterparties, and any remainder to the fund.
+        self.emit(order, &m, deadline, out);
+        Outcome::Sent(Tier::Adl)
+    }
+
+    fn emit(
+        &mut self,
+        order: &mut Order,
+        m: &OrderMetrics,
+        deadline: i64,
+        out: &mut impl FnMut(Order, OrderMetrics),
+    ) {
+        let account = order.account;
+        order.attempt = self.states.next_attempt(account);
+        order.order_id = order_id(account, order.trigger_seq, order.attempt);
+        let tier = Tier::from_u8(order.tier).unwrap_or(Tier::Cancel);
+        self.states.sent(
+            account,
+            order.order_id,
+            tier,
+            order.instrument,
+            order.qty,
+            deadline,
+        );
+        self.metrics[order.instrument as usize].record(m, order.qty);
+        out(*order, *m);
+    }
+}
+
+/// `a·b/c` rounded down, saturating (c > 0).
+#[inline]
+fn sat_mul_div(a: i64, b: i64, c: i64) -> i64 {
+    spec::sat(i128::from(a) * i128::from(b) / i128::from(c.max(1)))
+}

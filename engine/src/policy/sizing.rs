@@ -1,0 +1,219 @@
+//! Pricing and sizing a liquidation order from the book.
+//!
+//! # The rule
+//! The order closes (part of) a position: a long is closed by a **sell** that walks the bids, a
+//! short by a **buy** that walks the asks. Two price bounds apply:
+//! - the slippage bound `B = mark·(1 − σ)` for a sell, `mark·(1 + σ)` for a buy;
+//! - the bankruptcy price `BP` (see [`InstrumentSpec::bankruptcy_price`]).
+//!
+//! The limit price is whichever of the two is **reached first** as the price moves against the
+//! account — `max(B, BP)` for a sell, `min(B, BP)` for a buy — rounded to the tick in the
+//! direction that protects solvency (up for a sell, down for a buy). The spec calls this the
+//! "worse-for-the-account" bound; read literally the other way (`min` for a sell) it would let an
+//! order fill beyond bankruptcy, which the backstop tier exists to prevent, so hotrisk takes the
+//! bound that binds first and documents it here. Consequences: a fill is never worse than `BP`
+//! (no bad debt is created by an order), and never more than `σ` away from the mark.
+//!
+//! The quantity is the wanted quantity capped by the depth the book shows at or better than the
+//! limit, rounded down to the lot. Because every level that can fill lies within the bound, the
+//! volume-weighted average price of the walked levels (reported as [`Sized::vwap`]) is also within
+//! `σ` of the mark. The rest is not sent now: it waits for the next decision (an IOC cannot rest).
+//!
+//! The same walk measures the depth at or better than `BP` ([`Sized::depth_to_bankruptcy`]): when
+//! it is zero, the book cannot absorb anything without bad debt and the policy moves to the
+//! backstop tier.
+//!
+//! Cost: one pass over at most [`crate::policy::book::BOOK_DEPTH`] levels; no allocation.
+
+use super::book::BookSide;
+use super::spec::{ceil_div, floor_div, sat, InstrumentSpec};
+use hotrisk_feed::fixed::E8;
+use hotrisk_feed::wire::Side;
+
+/// The result of pricing and sizing one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sized {
+    /// Quantity to send now (lots, ≤ wanted); 0 when nothing can fill within the bounds.
+    pub qty: i64,
+    /// IOC limit price (E8, on the tick).
+    pub limit_price: i64,
+    /// Estimated volume-weighted fill price of `qty` from the book (E8, rounded against the
+    /// account); 0 when `qty` is 0.
+    pub vwap: i64,
+    /// Book quantity at or better than the bankruptcy price, capped at the wanted quantity
+    /// (the whole wanted quantity when there is no bankruptcy price).
+    pub depth_to_bankruptcy: i64,
+    /// Levels the walk looked at.
+    pub levels: u32,
+}
+
+/// The limit price for closing on `side` (see the module docs). `None` when the bound is not a
+/// positive price (e.g. a buy bounded by a non-positive price).
+#[inline]
+pub fn limit_price(
+    spec: &InstrumentSpec,
+    side: Side,
+    mark: i64,
+    slippage: i64,
+    bankruptcy: Option<i64>,
+) -> Option<i64> {
+    let (m, s) = (mark as i128, slippage as i128);
+    let p = match side {
+        Side::Sell => {
+            let b = sat(ceil_div(m * (E8 as i128 - s), E8 as i128));
+            let p = bankruptcy.map_or(b, |bp| b.max(bp));
+            spec.round_tick(p, true)
+        }
+        Side::Buy => {
+            let b = sat(floor_div(m * (E8 as i128 + s), E8 as i128));
+            let p = bankruptcy.map_or(b, |bp| b.min(bp));
+            spec.round_tick(p, false)
+        }
+    };
+    (p > 0).then_some(p)
+}
+
+/// Walks `levels` (the contra side of an order on `side`) and sizes an order wanting `want`
+/// (> 0) at `limit`. `bankruptcy` bounds the depth measured for the backstop decision.
+#[inline]
+pub fn walk(
+    spec: &InstrumentSpec,
+    levels: &BookSide,
+    side: Side,
+    want: i64,
+    limit: i64,
+    bankruptcy: Option<i64>,
+) -> Sized {
+    let px = levels.prices();
+    let qty = levels.quantities();
+    let within = |p: i64, bound: i64| match side {
+        Side::Sell => p >= bound,
+        Side::Buy => p <= bound,
+    };
+    let mut take = 0i64;
+    let mut cost = 0i128; // Σ price·qty of what is taken
+    let mut to_bp = 0i64;
+    let mut n = 0u32;
+    let mut last_i = 0usize; // index of the last level taken from
+    let mut last_t = 0i64; // quantity taken there
+    for i in 0..px.len() {
+        let p = px[i];
+        let in_limit = within(p, limit);
+        let in_bp = match bankruptcy {
+            Some(bp) => within(p, bp),
+            None => true,
+        };
+        if !in_bp {
+            break;
+        }
+        n += 1;
+        to_bp = to_bp.saturating_add(qty[i]).min(want);
+        if in_limit && take < want {
+            let t = qty[i].min(want - take);
+            take += t;
+            cost += t as i128 * p as i128;
+            last_i = i;
+            last_t = t;
+        }
+        if to_bp >= want && (!in_limit || take >= want) {
+            break;
+        }
+    }
+    if bankruptcy.is_none() {
+        to_bp = want;
+    }
+    let lots = spec.floor_lot(take);
+    // The sub-lot remainder is not sent: take it back from the worst levels taken.
+    let vwap = if lots > 0 {
+        let mut c = cost;
+        let mut r = take - lots;
+        let mut i = last_i;
+        let mut t = last_t;
+        while r > 0 {
+            let back = r.min(t);
+            c -= back as i128 * px[i] as i128;
+            r -= back;
+            if i == 0 {
+                break;
+            }
+            i -= 1;
+            t = qty[i];
+        }
+        match side {
+            Side::Sell => sat(floor_div(c, lots as i128)),
+            Side::Buy => sat(ceil_div(c, lots as i128)),
+        }
+    } else {
+        0
+    };
+    Sized {
+        qty: lots,
+        limit_price: limit,
+        vwap,
+        depth_to_bankruptcy: to_bp,
+        levels: n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::book::Book;
+    use crate::policy::spec::{Bracket, ContractKind};
+
+    fn spec() -> InstrumentSpec {
+        InstrumentSpec::new(
+            ContractKind::Linear,
+            E8 / 10,
+            E8 / 1000,
+            E8,
+            0,
+            &[Bracket {
+                cap: 0,
+                mmr: 500_000,
+                cum: 0,
+            }],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn limit_is_the_bound_reached_first_rounded_for_solvency() {
+        let s = spec();
+        let mark = 100 * E8;
+        // σ = 1%: sell bound 99; BP 95 is further → limit 99.
+        assert_eq!(
+            limit_price(&s, Side::Sell, mark, E8 / 100, Some(95 * E8)),
+            Some(99 * E8)
+        );
+        // BP 99.55 binds first → rounded up to 99.6.
+        assert_eq!(
+            limit_price(&s, Side::Sell, mark, E8 / 100, Some(9_955_000_000)),
+            Some(9_960_000_000)
+        );
+        // buy: bound 101, BP 100.44 → rounded down to 100.4.
+        assert_eq!(
+            limit_price(&s, Side::Buy, mark, E8 / 100, Some(10_044_000_000)),
+            Some(10_040_000_000)
+        );
+    }
+
+    #[test]
+    fn walk_caps_at_limit_and_lot() {
+        let s = spec();
+        let mut b = Book::new();
+        b.apply(Side::Buy, 100 * E8, E8 / 2);
+        b.apply(Side::Buy, 99 * E8, E8 / 2 + 1); // a sub-lot tail
+        b.apply(Side::Buy, 98 * E8, 10 * E8);
+        b.apply(Side::Buy, 90 * E8, 10 * E8);
+        let z = walk(&s, b.bids(), Side::Sell, 5 * E8, 99 * E8, Some(95 * E8));
+        assert_eq!(z.qty, E8); // 0.5 + 0.5 (the 1e-8 tail is below a lot)
+        assert_eq!(z.vwap, 9_950_000_000);
+        assert_eq!(z.depth_to_bankruptcy, 5 * E8);
+        let z = walk(&s, b.bids(), Side::Sell, 50 * E8, 99 * E8, Some(95 * E8));
+        assert_eq!(z.depth_to_bankruptcy, 11 * E8 + 1);
+        // nothing at or above a BP of 101: backstop territory
+        let z = walk(&s, b.bids(), Side::Sell, E8, 101 * E8, Some(101 * E8));
+        assert_eq!((z.qty, z.depth_to_bankruptcy), (0, 0));
+    }
+}

@@ -1,0 +1,357 @@
+//! The instrument parameters and the exact per-position arithmetic the policy decides with.
+//!
+//! Everything is an `i64` at the E8 scale (see [`hotrisk_feed::fixed`]); products are taken in
+//! `i128` and every division states its rounding. "Against the account" (the margin spec's rule)
+//! means: notional and maintenance round up, losses and fees round up, gains round down.
+//!
+//! [`InstrumentSpec`] is a small, `Copy` view of an instrument (brackets inline, no pointers) so
+//! that the decision path reads it from one or two cache lines. It is built once at set-up from
+//! the margin core's instrument table.
+
+use hotrisk_feed::fixed::E8;
+
+/// Most brackets an instrument may have in the policy's view.
+pub const MAX_BRACKETS: usize = 16;
+
+const E8W: i128 = E8 as i128;
+
+/// Linear (quote-margined) or inverse (coin-margined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContractKind {
+    /// Quantity in base units, margin in quote. Notional `|q|·mark`.
+    Linear,
+    /// Quantity in contracts of face value `contract_size` quote; margin in the base coin.
+    /// Notional `|q|·F/mark`.
+    Inverse,
+}
+
+/// One maintenance bracket: notional in (`previous cap`, `cap`] has rate `mmr` and amount `cum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bracket {
+    /// Upper notional bound (E8, margin asset); `i64::MAX` for the last, unbounded one.
+    pub cap: i64,
+    /// Maintenance margin rate (E8).
+    pub mmr: i64,
+    /// Maintenance amount `cum` (E8, margin asset).
+    pub cum: i64,
+}
+
+/// What the policy needs to know about an instrument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstrumentSpec {
+    /// Linear or inverse.
+    pub kind: ContractKind,
+    /// Price tick (E8, > 0).
+    pub tick: i64,
+    /// Quantity lot (E8, > 0).
+    pub lot: i64,
+    /// Face value per contract (E8 quote; inverse only, `E8` for linear).
+    pub contract_size: i64,
+    /// Liquidation fee rate (E8).
+    pub fee_rate: i64,
+    brackets: [Bracket; MAX_BRACKETS],
+    n_brackets: usize,
+}
+
+/// Why an [`InstrumentSpec`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// No bracket, or more than [`MAX_BRACKETS`].
+    #[error("an instrument needs 1 to {MAX_BRACKETS} brackets, got {0}")]
+    BracketCount(usize),
+    /// Tick, lot or contract size not positive, or a negative fee rate.
+    #[error("tick, lot and contract size must be positive and the fee rate not negative")]
+    Parameters,
+    /// Caps not strictly increasing or rates decreasing.
+    #[error("bracket {0}: caps must increase and rates must not decrease")]
+    Order(usize),
+}
+
+impl InstrumentSpec {
+    /// Builds a spec; the brackets must be ordered by cap with non-decreasing rates.
+    pub fn new(
+        kind: ContractKind,
+        tick: i64,
+        lot: i64,
+        contract_size: i64,
+        fee_rate: i64,
+        brackets: &[Bracket],
+    ) -> Result<Self, SpecError> {
+        if brackets.is_empty() || brackets.len() > MAX_BRACKETS {
+            return Err(SpecError::BracketCount(brackets.len()));
+        }
+        if tick <= 0 || lot <= 0 || contract_size <= 0 || fee_rate < 0 {
+            return Err(SpecError::Parameters);
+        }
+        let mut b = [Bracket::default(); MAX_BRACKETS];
+        b[..brackets.len()].copy_from_slice(brackets);
+        // The last bracket is unbounded whatever cap it carries.
+        b[brackets.len() - 1].cap = i64::MAX;
+        for i in 1..brackets.len() {
+            if b[i].cap <= b[i - 1].cap || b[i].mmr < b[i - 1].mmr {
+                return Err(SpecError::Order(i));
+            }
+        }
+        Ok(Self {
+            kind,
+            tick,
+            lot,
+            contract_size,
+            fee_rate,
+            brackets: b,
+            n_brackets: brackets.len(),
+        })
+    }
+
+    /// The brackets, lowest first.
+    pub fn brackets(&self) -> &[Bracket] {
+        &self.brackets[..self.n_brackets]
+    }
+
+    /// 0-based bracket index of a notional.
+    #[inline]
+    pub fn bracket_of(&self, notional: i64) -> usize {
+        let mut t = 0;
+        while t + 1 < self.n_brackets && notional > self.brackets[t].cap {
+            t += 1;
+        }
+        t
+    }
+
+    /// Notional of `abs_qty` (≥ 0) at `price` (> 0), rounded up. Linear: `q·p`; inverse: `q·F/p`.
+    #[inline]
+    pub fn notional(&self, abs_qty: i64, price: i64) -> i64 {
+        let v = match self.kind {
+            ContractKind::Linear => ceil_div(abs_qty as i128 * price as i128, E8W),
+            ContractKind::Inverse => {
+                ceil_div(abs_qty as i128 * self.contract_size as i128, price as i128)
+            }
+        };
+        sat(v)
+    }
+
+    /// Maintenance margin of a notional: `N·MMR_t − cum_t` (rounded up, never negative).
+    #[inline]
+    pub fn maintenance(&self, notional: i64) -> i64 {
+        let b = &self.brackets[self.bracket_of(notional)];
+        let mm = ceil_div(notional as i128 * b.mmr as i128, E8W) - b.cum as i128;
+        sat(mm.max(0))
+    }
+
+    /// What closing `abs_qty` at `fill` instead of valuing it at `mark` costs the account
+    /// (rounded up; negative when the fill is better than the mark). `sign` +1 long, −1 short.
+    #[inline]
+    pub fn close_loss(&self, sign: i64, abs_qty: i64, mark: i64, fill: i64) -> i64 {
+        let q = abs_qty as i128;
+        let v = match self.kind {
+            ContractKind::Linear => ceil_div(sign as i128 * q * (mark - fill) as i128, E8W),
+            ContractKind::Inverse => {
+                // value of the position in coin: q·F/p; a long loses N(fill) − N(mark).
+                let qf = q * self.contract_size as i128;
+                let (at_fill_up, at_fill_dn) =
+                    (ceil_div(qf, fill as i128), floor_div(qf, fill as i128));
+                let (at_mark_up, at_mark_dn) =
+                    (ceil_div(qf, mark as i128), floor_div(qf, mark as i128));
+                if sign > 0 {
+                    at_fill_up - at_mark_dn
+                } else {
+                    at_mark_up - at_fill_dn
+                }
+            }
+        };
+        sat(v)
+    }
+
+    /// Liquidation fee on a fill of `abs_qty` at `price`: `rate × filled notional`, rounded up,
+    /// capped at `cap` (the margin left above bankruptcy; a negative cap means no fee).
+    #[inline]
+    pub fn liquidation_fee(&self, abs_qty: i64, price: i64, cap: i64) -> i64 {
+        let n = self.notional(abs_qty, price);
+        let fee = sat(ceil_div(n as i128 * self.fee_rate as i128, E8W));
+        fee.min(cap.max(0))
+    }
+
+    /// Realised PnL of closing `abs_qty` of a position of `sign` opened at `entry`, at `price`
+    /// (rounded against the account: down). Linear `s·q·(p − e)`; inverse `s·q·F·(1/e − 1/p)`.
+    pub fn realised_pnl(&self, sign: i64, abs_qty: i64, entry: i64, price: i64) -> i64 {
+        let q = abs_qty as i128;
+        let v = match self.kind {
+            ContractKind::Linear => floor_div(sign as i128 * q * (price - entry) as i128, E8W),
+            ContractKind::Inverse => {
+                let qf = q * self.contract_size as i128;
+                if sign > 0 {
+                    floor_div(qf, entry as i128) - ceil_div(qf, price as i128)
+                } else {
+                    floor_div(qf, price as i128) - ceil_div(qf, entry as i128)
+                }
+            }
+        };
+        sat(v)
+    }
+
+    /// The price at which a scope's margin balance `mb` reaches zero when only this position
+    /// (`sign`, `abs_qty`) moves from `mark`, rounded to E8 in the direction that protects
+    /// solvency: up for a long (the closing sell must get at least this), down for a short.
+    /// `None` when no such positive price exists.
+    pub fn bankruptcy_price(&self, sign: i64, abs_qty: i64, mark: i64, mb: i64) -> Option<i64> {
+        if abs_qty <= 0 || mark <= 0 {
+            return None;
+        }
+        let (q, p, m) = (abs_qty as i128, mark as i128, mb as i128);
+        let bp = match self.kind {
+            // mb + s·q·(bp − p)/E8 = 0  →  bp = p − s·mb·E8/q
+            ContractKind::Linear => {
+                if sign > 0 {
+                    p - floor_div(m * E8W, q)
+                } else {
+                    p + floor_div(m * E8W, q)
+                }
+            }
+            // mb + s·q·F·(1/p − 1/bp) = 0  →  bp = p·s·qF / (s·qF + mb·p)
+            ContractKind::Inverse => {
+                let sqf = sign as i128 * q * self.contract_size as i128;
+                let den = sqf.checked_add(m.checked_mul(p)?)?;
+                let num = p.checked_mul(sqf)?;
+                if den == 0 || (num > 0) != (den > 0) {
+                    return None;
+                }
+                if sign > 0 {
+                    ceil_div(num, den)
+                } else {
+                    floor_div(num, den)
+                }
+            }
+        };
+        (bp > 0 && bp <= i64::MAX as i128).then_some(bp as i64)
+    }
+
+    /// `price` rounded to the tick: up when `up`, else down.
+    #[inline]
+    pub fn round_tick(&self, price: i64, up: bool) -> i64 {
+        let t = self.tick as i128;
+        let v = if up {
+            ceil_div(price as i128, t)
+        } else {
+            floor_div(price as i128, t)
+        };
+        sat(v * t)
+    }
+
+    /// `qty` rounded down to whole lots.
+    #[inline]
+    pub fn floor_lot(&self, qty: i64) -> i64 {
+        qty.max(0) / self.lot * self.lot
+    }
+
+    /// `qty` rounded up to whole lots.
+    #[inline]
+    pub fn ceil_lot(&self, qty: i64) -> i64 {
+        sat(ceil_div(qty.max(0) as i128, self.lot as i128) * self.lot as i128)
+    }
+}
+
+/// `a / b` rounded towards −∞ (`b > 0`).
+#[inline]
+pub(crate) fn floor_div(a: i128, b: i128) -> i128 {
+    a.div_euclid(b)
+}
+
+/// `a / b` rounded towards +∞ (`b > 0`).
+#[inline]
+pub(crate) fn ceil_div(a: i128, b: i128) -> i128 {
+    -(-a).div_euclid(b)
+}
+
+/// Saturates an `i128` into `i64` (values are bounded at load; saturation only guards).
+#[inline]
+pub(crate) fn sat(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lin() -> InstrumentSpec {
+        InstrumentSpec::new(
+            ContractKind::Linear,
+            E8 / 10,
+            E8 / 1000,
+            E8,
+            0,
+            &[
+                Bracket {
+                    cap: 50_000 * E8,
+                    mmr: 400_000,
+                    cum: 0,
+                },
+                Bracket {
+                    cap: 250_000 * E8,
+                    mmr: 500_000,
+                    cum: 50 * E8,
+                },
+                Bracket {
+                    cap: 0,
+                    mmr: 1_000_000,
+                    cum: 1_300 * E8,
+                },
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn maintenance_is_continuous_at_caps() {
+        let s = lin();
+        assert_eq!(s.maintenance(50_000 * E8), 200 * E8);
+        assert_eq!(s.maintenance(50_000 * E8 + 1), 200 * E8 + 1);
+        assert_eq!(s.maintenance(250_000 * E8), 1_200 * E8);
+        assert_eq!(s.bracket_of(250_000 * E8 + 1), 2);
+    }
+
+    #[test]
+    fn bankruptcy_price_zeroes_the_balance() {
+        let s = lin();
+        // long 1 BTC at mark 50000 with 1000 of margin balance: bankrupt at 49000.
+        assert_eq!(
+            s.bankruptcy_price(1, E8, 50_000 * E8, 1_000 * E8),
+            Some(49_000 * E8)
+        );
+        assert_eq!(
+            s.bankruptcy_price(-1, E8, 50_000 * E8, 1_000 * E8),
+            Some(51_000 * E8)
+        );
+        assert_eq!(s.bankruptcy_price(1, E8, 50_000 * E8, 60_000 * E8), None);
+        let inv = InstrumentSpec::new(
+            ContractKind::Inverse,
+            E8 / 10,
+            E8,
+            100 * E8,
+            0,
+            &[Bracket {
+                cap: 0,
+                mmr: 500_000,
+                cum: 0,
+            }],
+        )
+        .unwrap();
+        // long 100 contracts ($10k) at 50000 with 0.1 BTC: 1/bp = 1/50000 + 0.1/10000 → bp = 33333.33…
+        let bp = inv
+            .bankruptcy_price(1, 100 * E8, 50_000 * E8, E8 / 10)
+            .unwrap();
+        assert_eq!(bp, 3_333_333_333_334);
+        // at bp the loss equals the balance (to rounding)
+        let loss = inv.close_loss(1, 100 * E8, 50_000 * E8, bp);
+        assert!((loss - E8 / 10).abs() <= 2, "{loss}");
+    }
+
+    #[test]
+    fn rounding_goes_against_the_account() {
+        let s = lin();
+        assert_eq!(s.close_loss(1, 1, 3, 2), 1); // 1e-8·1e-8 loss rounds up to one unit
+        assert_eq!(s.close_loss(1, 1, 2, 3), 0); // a tiny gain rounds down to zero
+        assert_eq!(s.realised_pnl(-1, 1, 2, 3), -1);
+        assert_eq!(s.round_tick(5_000_000_001, true), 5_010_000_000);
+        assert_eq!(s.round_tick(5_000_000_001, false), 5_000_000_000);
+    }
+}
