@@ -80,8 +80,11 @@ pub struct TierConfig {
 
 impl Default for TierConfig {
     fn default() -> Self {
+        // σ = 0.2%: below the lowest maintenance rates (0.4–0.5%) so that closing at the bound
+        // frees more maintenance than it costs and partials are possible; buffer 10%; full
+        // below half of maintenance.
         Self {
-            slippage: E8 / 100,
+            slippage: E8 / 500,
             buffer: E8 / 10,
             full_threshold: E8 / 2,
         }
