@@ -575,6 +575,99 @@ impl MarginState {
         None
     }
 
+    /// A new state built from scratch from this one's accounts, positions (quantity and cost
+    /// basis) and marks, inserted in a different order (by account id) and freshly evaluated.
+    /// Used to check that the incremental bookkeeping equals a from-scratch recomputation.
+    pub fn rebuilt(&self) -> MarginState {
+        let mut st = MarginState {
+            instruments: self.instruments.clone(),
+            marks: self.marks.clone(),
+            tables: vec![Table::default(); self.instruments.len()],
+            units: Vec::new(),
+            cross_unit: HashMap::new(),
+            iso_unit: HashMap::new(),
+            stats: Stats::default(),
+        };
+        let mut ids: Vec<u32> = self.cross_unit.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let cu = self.cross_unit[&id];
+            let ncu = st.new_unit(id, CROSS, self.units[cu as usize].collateral);
+            st.cross_unit.insert(id, ncu);
+            let mut u = cu;
+            while u != NO_UNIT {
+                let unit = &self.units[u as usize];
+                let target = if u == cu {
+                    ncu
+                } else if unit.npos > 0 {
+                    st.isolated_unit(id, ncu, unit.instr, unit.collateral)
+                } else {
+                    NO_UNIT
+                };
+                let mut r = unit.head;
+                while r != NIL && target != NO_UNIT {
+                    let (i, k) = (pos_instr(r), pos_slot(r));
+                    let t = &self.tables[i];
+                    st.insert_position(target, i as u16, t.qty[k], t.basis[k]);
+                    r = t.next[k];
+                }
+                u = unit.next_unit;
+            }
+        }
+        st.evaluate_all();
+        st
+    }
+
+    /// Checks the internal links (every position reachable from exactly its unit, counts
+    /// consistent); `Err` describes the first inconsistency. For tests.
+    pub fn check_links(&self) -> Result<(), String> {
+        let mut seen: Vec<Vec<bool>> = self
+            .tables
+            .iter()
+            .map(|t| vec![false; t.qty.len()])
+            .collect();
+        for (u, unit) in self.units.iter().enumerate() {
+            let mut n = 0;
+            let mut r = unit.head;
+            while r != NIL {
+                let (i, k) = (pos_instr(r), pos_slot(r));
+                if k >= self.tables[i].qty.len() {
+                    return Err(format!("unit {u} links to a slot past the end: {i}/{k}"));
+                }
+                if self.tables[i].unit[k] != u as u32 {
+                    return Err(format!(
+                        "slot {i}/{k} is in unit {u}'s list but says unit {}",
+                        self.tables[i].unit[k]
+                    ));
+                }
+                if std::mem::replace(&mut seen[i][k], true) {
+                    return Err(format!("slot {i}/{k} reached twice"));
+                }
+                n += 1;
+                r = self.tables[i].next[k];
+            }
+            if n != unit.npos {
+                return Err(format!(
+                    "unit {u}: {n} positions linked, npos says {}",
+                    unit.npos
+                ));
+            }
+        }
+        for (i, s) in seen.iter().enumerate() {
+            if let Some(k) = s.iter().position(|x| !x) {
+                return Err(format!("slot {i}/{k} is in no unit's list"));
+            }
+            if self.tables[i].keys.len() != s.len() {
+                return Err(format!(
+                    "instrument {i}: {} keys for {} positions",
+                    self.tables[i].keys.len(),
+                    s.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Evaluates every unit (after loading): sets statuses and bands. Returns how many units are
     /// liquidatable. Reports no crossings (there is no previous status).
     pub fn evaluate_all(&mut self) -> usize {
