@@ -652,8 +652,11 @@ impl Policy {
     }
 }
 
-/// `a·b/c` rounded down, saturating (c > 0).
+/// `a·b/c` rounded down, saturating (`c` is taken as at least 1).
 #[inline]
 fn sat_mul_div(a: i64, b: i64, c: i64) -> i64 {
-    spec::sat(i128::from(a) * i128::from(b) / i128::from(c.max(1)))
+    spec::sat(spec::floor_div(
+        i128::from(a) * i128::from(b),
+        i128::from(c.max(1)),
+    ))
 }

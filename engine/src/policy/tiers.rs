@@ -165,11 +165,22 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
     // Per unit of quantity (1.0 = E8), at E8 money: notional at mark, loss vs limit, fee.
     let (np, lp, fp) = per_unit(spec, p);
     let brackets = spec.brackets();
-    let mut t = spec.bracket_of(spec.notional(q, p.mark));
+    let n0 = spec.notional(q, p.mark);
+    let mut t = spec.bracket_of(n0);
+    // Nothing closed yet: no loss, no fee, the whole position's maintenance.
+    let need0 = ceil_div(
+        (p.mm_others as i128 + spec.maintenance(n0) as i128) * (E8W + p.buffer as i128),
+        E8W,
+    );
+    let slack0 = sat(p.margin_balance as i128 - need0);
     let mut x_start = 0i64;
     let mut guess: Option<i64> = None;
     loop {
-        let slack = partial_slack(spec, p, x_start);
+        let slack = if x_start == 0 {
+            slack0
+        } else {
+            partial_slack(spec, p, x_start)
+        };
         if slack >= 0 {
             guess = Some(x_start);
             break;
