@@ -51,6 +51,7 @@ fn no_allocation_after_set_up() {
     let mark = 49_000 * E8;
     let before = allocations();
     let mut sent = 0u64;
+    let mut tiers = 0u32;
     for round in 0..50i64 {
         let ts = round * S / 10;
         prices(&mut p, 0, ts, mark + round * E8);
@@ -100,6 +101,7 @@ fn no_allocation_after_set_up() {
                 },
                 &mut |o, _| {
                     sent += 1;
+                    tiers |= 1u32 << o.tier;
                     if o.account == id {
                         last = (o.order_id, o.kind);
                     }
@@ -117,7 +119,12 @@ fn no_allocation_after_set_up() {
         p.on_time(ts, |_| {});
         while p.next_waiting(0, ts).is_some() {}
     }
-    assert!(sent > 100, "the loop exercised the policy ({sent} orders)");
+    assert!(sent > 50, "the loop exercised the policy ({sent} orders)");
+    // cancel, partial or full, and backstop or ADL all happened
+    assert!(
+        tiers & 1 != 0 && tiers & 0b110 != 0 && tiers & 0b11000 != 0,
+        "tiers {tiers:b}"
+    );
     assert_eq!(
         allocations() - before,
         0,
