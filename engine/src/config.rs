@@ -21,7 +21,7 @@
 //! [threads]
 //! risk_core = 1                       # CPU ids; omit to leave a role unpinned
 //! gateway_core = 1
-//! reporter_core = 0
+//! reporter_core = 0                   # "none" = not pinned
 //! idle = "auto"                       # "busy-spin", "spin-then-yield" or "auto"
 //!
 //! [memory]
@@ -182,16 +182,49 @@ pub enum IdleKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThreadsConfig {
-    /// Core of the risk thread (`None`: not pinned).
+    /// Core of the risk thread (`"none"`: not pinned).
+    #[serde(with = "core_id")]
     pub risk_core: Option<usize>,
-    /// Core of the gateway thread.
+    /// Core of the gateway thread (`"none"`: not pinned).
+    #[serde(with = "core_id")]
     pub gateway_core: Option<usize>,
-    /// Core of the reporter thread.
+    /// Core of the reporter thread (`"none"`: not pinned).
+    #[serde(with = "core_id")]
     pub reporter_core: Option<usize>,
     /// Idle strategy of the hot threads.
     pub idle: IdleKind,
     /// Spins before yielding (spin-then-yield).
     pub spin_iterations: u32,
+}
+
+/// A core id in TOML: an integer, or `"none"` for an unpinned thread (TOML has no null, and
+/// `--print-config` must print every setting).
+mod core_id {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<usize>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(c) => s.serialize_u64(*c as u64),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Id(usize),
+        Word(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Id(c) => Ok(Some(c)),
+            Raw::Word(w) if w == "none" => Ok(None),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "expected a core id (integer) or \"none\", found \"{w}\""
+            ))),
+        }
+    }
 }
 
 impl Default for ThreadsConfig {
@@ -502,6 +535,10 @@ mod tests {
         assert_eq!(cfg.threads.gateway_core, Some(0));
         assert_eq!(cfg.rings.md, PathBuf::from("/dev/shm/x"));
         assert_eq!(cfg.threads.idle, IdleKind::SpinThenYield);
+        let cfg2 = Config::load(None, &["threads.risk_core=\"none\"".into()]).unwrap();
+        assert_eq!(cfg2.threads.risk_core, None);
+        assert_eq!(Config::from_toml(&cfg2.to_toml(), "printed").unwrap(), cfg2);
+        assert!(Config::load(None, &["threads.risk_core=\"two\"".into()]).is_err());
         assert_eq!(
             cfg.policy.get("max_slippage_bps"),
             Some(&toml::Value::Integer(75))

@@ -335,11 +335,10 @@ impl JournalWriter {
     /// Returns the writer and the records already in the file (for recovery). An existing file
     /// smaller than `capacity` is grown.
     pub fn open(path: &Path, capacity: u64) -> Result<(Self, Vec<Record>), JournalError> {
-        let existing = if path.exists() {
-            Some(read_journal(path)?)
-        } else {
-            None
-        };
+        if !path.exists() {
+            create_file(path, capacity)?;
+        }
+        let existing = Some(read_journal(path)?);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -462,6 +461,24 @@ impl JournalWriter {
         // the only writer and a byte store cannot tear.
         unsafe { state.write_volatile(STATE_PUBLISHED) };
     }
+}
+
+/// Creates an empty journal atomically: written under a temporary name, then renamed into place,
+/// so a process killed during creation never leaves a journal without its header.
+fn create_file(path: &Path, capacity: u64) -> Result<(), JournalError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".creating.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let header = Header {
+        magic: JOURNAL_MAGIC,
+        version: JOURNAL_VERSION,
+        record_size: RECORD_SIZE as u32,
+        capacity,
+        created_wall_ns: hotrisk_feed::clock::wall_ns(),
+        reserved: [0; 32],
+    };
+    std::fs::write(&tmp, bytemuck::bytes_of(&header)).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// Reads and validates a journal: the header and every record up to the first zero `jseq`.

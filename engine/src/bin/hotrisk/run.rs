@@ -1,9 +1,154 @@
-//! `hotrisk run` (being written).
+//! `hotrisk run --config hotrisk.toml [--set key=value]... [flags]`: the pinned-thread engine on
+//! shared-memory rings. See `hotrisk_engine::pipeline` for the threads and
+//! `hotrisk_engine::config` for every setting.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use hotrisk_engine::config::{Config, CoreKind};
+use hotrisk_engine::pipeline::threshold::ThresholdCore;
+use hotrisk_engine::pipeline::{self, RiskCore};
 
 /// Arguments of `hotrisk run`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Configuration file (`hotrisk.toml`); defaults apply when absent.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Override any setting: `--set threads.risk_core=1` (repeatable; TOML values).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Market-data ring (`rings.md`).
+    #[arg(long)]
+    md_ring: Option<PathBuf>,
+    /// Account-event ring (`rings.acct`; `--set rings.acct='""'` disables it).
+    #[arg(long)]
+    acct_ring: Option<PathBuf>,
+    /// Order ring (`rings.orders`).
+    #[arg(long)]
+    order_ring: Option<PathBuf>,
+    /// Snapshot file (`state.snapshot`).
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Journal file (`journal.path`).
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// Latency output directory (`latency.out_dir`).
+    #[arg(long)]
+    hist_dir: Option<PathBuf>,
+    /// Exit cleanly once the md producer has closed its ring and everything is drained.
+    #[arg(long)]
+    exit_on_eof: bool,
+    /// Print the effective configuration (file + overrides) and exit.
+    #[arg(long)]
+    print_config: bool,
+}
 
-pub(crate) fn main(_args: Args) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("`hotrisk run` is not implemented yet")
+fn quoted(p: &std::path::Path) -> String {
+    toml::Value::String(p.display().to_string()).to_string()
+}
+
+impl Args {
+    /// The explicit flags as `--set` overrides (applied after the file, before `--set`).
+    fn overrides(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        let flags = [
+            ("rings.md", &self.md_ring),
+            ("rings.acct", &self.acct_ring),
+            ("rings.orders", &self.order_ring),
+            ("state.snapshot", &self.snapshot),
+            ("journal.path", &self.journal),
+            ("latency.out_dir", &self.hist_dir),
+        ];
+        for (key, v) in flags {
+            if let Some(p) = v {
+                o.push(format!("{key}={}", quoted(p)));
+            }
+        }
+        if self.exit_on_eof {
+            o.push("health.exit_on_eof=true".into());
+        }
+        o.extend(self.set.iter().cloned());
+        o
+    }
+}
+
+pub(crate) fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(args.config.as_deref(), &args.overrides())?;
+    if args.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(ExitCode::SUCCESS);
+    }
+    match cfg.state.core {
+        CoreKind::Threshold => {
+            let core = ThresholdCore::load(&cfg.state.snapshot)
+                .map_err(anyhow::Error::msg)
+                .context("loading the threshold snapshot")?;
+            run_with(&cfg, core)
+        }
+        CoreKind::Margin => bail!(
+            "state.core = \"margin\": the margin state and liquidation policy are not integrated in this build yet; use --set state.core=\"threshold\""
+        ),
+    }
+}
+
+fn run_with<C: RiskCore + 'static>(cfg: &Config, core: C) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .with_context(|| format!("installing the handler for signal {sig}"))?;
+    }
+    println!("hotrisk run: {}", core.describe());
+    let info = core.info();
+    println!(
+        "state: {} instruments, {} accounts, {} positions, {:.1} MiB",
+        info.instruments,
+        info.accounts,
+        info.positions,
+        info.state_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let (inputs, banner) = pipeline::open(cfg, core).context("attaching the rings")?;
+    for line in banner {
+        println!("{line}");
+    }
+    let running = pipeline::start(cfg, inputs, Arc::clone(&stop)).context("starting threads")?;
+    for n in &running.notes {
+        println!("{n}");
+    }
+    println!(
+        "running (latency: {}, interval {} ms); SIGINT/SIGTERM to stop",
+        cfg.latency.out_dir.display(),
+        cfg.latency.interval_ms
+    );
+    let s = running.wait().context("waiting for the engine")?;
+    println!("\n== latency (ns), whole run\n{}", s.table);
+    let c = s.counters;
+    println!(
+        "ticks {} | account events {} | orders {} | suppressed on replay {} | md records missed {} | producer dead {} | queue depth max {} | decision overflow {}",
+        c.ticks,
+        c.account_events,
+        c.orders,
+        c.orders_suppressed,
+        c.md_gaps,
+        c.producer_dead,
+        c.queue_depth_max,
+        c.decision_overflow
+    );
+    println!(
+        "journal: {} ({} records) | histograms: {}/latency.hlog and <stage>.hgrm",
+        cfg.journal.path.display(),
+        s.journal_records,
+        s.hist_dir.display()
+    );
+    if s.unread_md > 0 {
+        println!("stopped with {} md records unread", s.unread_md);
+    }
+    if let Some(f) = s.fatal {
+        eprintln!("hotrisk: error: {f}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
