@@ -203,6 +203,7 @@ pub fn next_mark(r: &mut impl Rng, inst: &Instrument, mark: i64, pct: f64) -> i6
     let t = inst.tick_e8();
     let m = ((mark as f64 * f) / t as f64).round() as i64 * t;
     m.clamp(inst.min_mark_e8(), inst.max_mark_e8())
+}
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -423,3 +424,4 @@ pub fn expected_orders(
 
 pub fn key(o: &Order) -> (u64, u32, u8, i64, i64) {
     (o.order_id, o.account, o.side, o.qty, o.limit_price)
+}
