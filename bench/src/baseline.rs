@@ -28,7 +28,9 @@ pub const TICK: i64 = E8 / 10;
 /// Binance-like USDT-perpetual brackets.
 pub fn brackets() -> Vec<BracketSpec> {
     let caps = [50_000i64, 250_000, 1_000_000, 10_000_000, 20_000_000];
-    let rates = [400_000i64, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+    let rates = [
+        400_000i64, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+    ];
     let lev = [125i64, 100, 50, 20, 10, 5];
     (0..rates.len())
         .map(|i| BracketSpec {
@@ -178,7 +180,10 @@ impl Baseline {
         let b = brackets();
         let caps: Vec<f64> = b
             .iter()
-            .map(|x| x.notional_cap_e8.map_or(f64::INFINITY, |c| c as f64 / E8 as f64))
+            .map(|x| {
+                x.notional_cap_e8
+                    .map_or(f64::INFINITY, |c| c as f64 / E8 as f64)
+            })
             .collect();
         let rates: Vec<f64> = b
             .iter()

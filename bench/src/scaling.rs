@@ -78,7 +78,11 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
 }
 
-fn time_ticks(budget_ms: u64, min_ticks: u64, mut tick: impl FnMut(u64) -> u64) -> (Histogram<u64>, u64, u64) {
+fn time_ticks(
+    budget_ms: u64,
+    min_ticks: u64,
+    mut tick: impl FnMut(u64) -> u64,
+) -> (Histogram<u64>, u64, u64) {
     let mut h = hist();
     let mut crossings = 0;
     // Warm-up.
@@ -120,7 +124,10 @@ fn measure_hotrisk(st: &mut MarginState, o: &Options, moving: bool) -> (Histogra
         } else {
             MARK
         };
-        black_box(st.on_mark(0, black_box(m), &mut out).map_or(0, |n| n as u64))
+        black_box(
+            st.on_mark(0, black_box(m), &mut out)
+                .map_or(0, |n| n as u64),
+        )
     })
 }
 
@@ -260,7 +267,8 @@ impl Scaling {
                     s,
                     "| {} | {:.1}x |",
                     c.positions,
-                    b.hist.value_at_quantile(0.5) as f64 / c.hist.value_at_quantile(0.5).max(1) as f64
+                    b.hist.value_at_quantile(0.5) as f64
+                        / c.hist.value_at_quantile(0.5).max(1) as f64
                 );
             }
         }
@@ -285,19 +293,31 @@ impl Scaling {
             self.by_positions
                 .iter()
                 .filter(|c| c.engine == e)
-                .map(|c| (c.positions as f64, c.hist.value_at_quantile(0.5).max(1) as f64))
+                .map(|c| {
+                    (
+                        c.positions as f64,
+                        c.hist.value_at_quantile(0.5).max(1) as f64,
+                    )
+                })
                 .collect()
         };
         let all: Vec<(f64, f64)> = engines.iter().flat_map(|e| pts(e)).collect();
         if all.is_empty() {
             return Ok(());
         }
-        let (x0, x1) = all.iter().fold((f64::MAX, 0f64), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-        let (y0, y1) = all.iter().fold((f64::MAX, 0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+        let (x0, x1) = all
+            .iter()
+            .fold((f64::MAX, 0f64), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+        let (y0, y1) = all
+            .iter()
+            .fold((f64::MAX, 0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
         let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("mark tick: p50 cost per tick vs positions in the ticked instrument", ("sans-serif", 18))
+            .caption(
+                "mark tick: p50 cost per tick vs positions in the ticked instrument",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)

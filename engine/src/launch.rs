@@ -420,3 +420,166 @@ fn failed(f: &Finished) -> LaunchError {
         source: std::io::Error::other(f.tail(30)),
     }
 }
+
+/// A complete synthetic run: generated accounts, the synthetic crash feed, the three processes,
+/// and everything read back (the demo's and `hotrisk-bench e2e`'s common core).
+#[derive(Debug, Clone)]
+pub struct SyntheticRun {
+    /// The executable providing `feed-handler`, `venue` and `run` (this one, or `hotrisk`).
+    pub exe: PathBuf,
+    /// Accounts to generate.
+    pub accounts: crate::generate::GenConfig,
+    /// The feed's scenario.
+    pub scenario: hotrisk_feed::source::synthetic::Scenario,
+    /// Simulated feed length, ms.
+    pub duration_ms: i64,
+    /// When the scenario's event starts, simulated ms.
+    pub event_at_ms: i64,
+    /// Simulated step, µs.
+    pub step_us: i64,
+    /// Book levels per side.
+    pub depth: usize,
+    /// Per-step volatility, ppm.
+    pub vol_ppm: i64,
+    /// `Some(speed)`: paced at the feed's timestamps × speed (`publish_ts` = scheduled time);
+    /// `None`: as fast as possible (saturating).
+    pub speed: Option<String>,
+    /// Report directory (snapshot/, logs/, engine.journal, latency.hlog, `<stage>.hgrm`).
+    pub out: PathBuf,
+    /// Extra `hotrisk run` arguments (`--set …`).
+    pub engine_extra: Vec<String>,
+    /// Deadline of the processes.
+    pub timeout: Duration,
+    /// Ring name tag (`/dev/shm/hotrisk-<tag>-…`).
+    pub tag: String,
+}
+
+/// What a [`SyntheticRun`] produced.
+#[derive(Debug)]
+pub struct SyntheticResult {
+    /// The generated snapshot.
+    pub snapshot: crate::generate::GenSummary,
+    /// Market-data records of the feed.
+    pub md_records: usize,
+    /// The processes' outputs.
+    pub processes: PipelineOutput,
+    /// The engine's histograms, read back from `latency.hlog`.
+    pub latency: crate::report::RunLatency,
+    /// Liquidations, read back from the journal.
+    pub liquidations: crate::outcome::Liquidations,
+    /// The engine's end-of-run summary lines (policy bookkeeping).
+    pub engine_summary: String,
+    /// The journal.
+    pub journal: PathBuf,
+    /// The rings used (already removed).
+    pub rings: [PathBuf; 3],
+}
+
+/// The engine's end-of-run summary: the lines after its latency table (which ends with a blank
+/// line) up to the `journal:` line.
+pub fn engine_summary(stdout: &str) -> String {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("== latency"))
+        .skip_while(|l| !l.trim().is_empty())
+        .take_while(|l| !l.starts_with("journal:"))
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
+pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
+    use hotrisk_feed::source::synthetic::{SynthConfig, Synthetic};
+    let snapshot = crate::generate::write_snapshot(&r.accounts, &r.out.join("snapshot"))
+        .map_err(|e| format!("generating accounts: {e}"))?;
+    // The feed, regenerated here (deterministic) for the trigger marks of the slippage figures.
+    let mut cfg = SynthConfig::new(r.accounts.seed, &r.accounts.symbols, r.scenario);
+    cfg.step_ns = r.step_us * 1_000;
+    cfg.depth = r.depth;
+    cfg.vol_ppm = r.vol_ppm;
+    cfg.duration_ns = r.duration_ms * 1_000_000;
+    cfg.event_at_ns = r.event_at_ms * 1_000_000;
+    let mut msgs: Vec<hotrisk_feed::wire::Msg> = Synthetic::new(cfg).collect();
+    hotrisk_feed::source::number(&mut msgs);
+    let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
+    let md_records = msgs.len();
+    drop(msgs);
+    let scenario = format!("{:?}", r.scenario).to_lowercase();
+    let mut feed_args: Vec<String> = [
+        "feed-handler",
+        "synthetic",
+        "--scenario",
+        &scenario,
+        "--symbols",
+        &r.accounts.symbols.join(","),
+        "--seed",
+        &r.accounts.seed.to_string(),
+        "--duration-ms",
+        &r.duration_ms.to_string(),
+        "--event-at-ms",
+        &r.event_at_ms.to_string(),
+        "--step-us",
+        &r.step_us.to_string(),
+        "--depth",
+        &r.depth.to_string(),
+        "--vol-ppm",
+        &r.vol_ppm.to_string(),
+        "--capacity",
+        &(md_records.next_power_of_two().max(1 << 16)).to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    match &r.speed {
+        Some(s) => feed_args.extend(["--speed".to_owned(), s.clone()]),
+        None => feed_args.push("--max-speed".to_owned()),
+    }
+    let journal = r.out.join("engine.journal");
+    let _ = std::fs::remove_file(&journal);
+    let mut engine_args = vec![
+        "--snapshot".to_owned(),
+        snapshot.instruments_file.display().to_string(),
+        "--positions".into(),
+        snapshot.positions_file.display().to_string(),
+        "--journal".into(),
+        journal.display().to_string(),
+        "--hist-dir".into(),
+        r.out.display().to_string(),
+        "--set".into(),
+        "latency.interval_ms=250".into(),
+        "--set".into(),
+        format!(
+            "journal.capacity={}",
+            (md_records as u64 * 2).next_power_of_two().max(1 << 20)
+        ),
+    ];
+    engine_args.extend(r.engine_extra.iter().cloned());
+    let spec = PipelineSpec {
+        exe: r.exe.clone(),
+        feed_args,
+        engine_args,
+        instruments: r.accounts.symbols.len(),
+        log_dir: r.out.join("logs"),
+        timeout: r.timeout,
+    };
+    let rings = RingSet::unique(&r.tag);
+    let ring_paths = [rings.md.clone(), rings.acct.clone(), rings.orders.clone()];
+    let run = run_pipeline(&spec, &rings);
+    rings.remove();
+    let processes = run.map_err(|e| e.to_string())?;
+    let latency = crate::report::RunLatency::from_hlog(&r.out.join("latency.hlog"))?;
+    let (_, records) =
+        crate::journal::read_journal(&journal).map_err(|e| format!("reading the journal: {e}"))?;
+    let liquidations = crate::outcome::Liquidations::from_journal(&records, &marks);
+    let engine_summary = engine_summary(&processes.engine.stdout);
+    Ok(SyntheticResult {
+        snapshot,
+        md_records,
+        processes,
+        latency,
+        liquidations,
+        engine_summary,
+        journal,
+        rings: ring_paths,
+    })
+}

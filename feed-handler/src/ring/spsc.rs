@@ -215,18 +215,27 @@ impl<T: Pod> SpscConsumer<T> {
     #[inline]
     pub fn try_pop(&mut self) -> Option<T> {
         let read = self.read;
-        if read == self.cached_write {
+        let base = self.shared.geometry.slot_w(read + 1);
+        let v = if read == self.cached_write {
             // Acquire: the producer's stores into the slots before this cursor are visible.
-            self.cached_write = self
+            let write = self
                 .shared
                 .word(layout::WRITE_CURSOR_W)
                 .load(Ordering::Acquire);
-            if read == self.cached_write {
+            // Copy the slot in the same poll, before testing `write`: these loads come after the
+            // Acquire load (so they see the message if `write` says it is there) but do not
+            // depend on its value, so the CPU overlaps the two cache misses (cursor line, slot
+            // line) instead of taking them one after the other. A copy made while the ring was
+            // still empty is simply discarded.
+            let v = Shared::load_msg(&self.shared.region.words()[base..]);
+            self.cached_write = write;
+            if read == write {
                 return None;
             }
-        }
-        let base = self.shared.geometry.slot_w(read + 1);
-        let v = Shared::load_msg(&self.shared.region.words()[base..]);
+            v
+        } else {
+            Shared::load_msg(&self.shared.region.words()[base..])
+        };
         self.read = read + 1;
         // Release: our loads of the slot happen before the producer may reuse it.
         self.shared

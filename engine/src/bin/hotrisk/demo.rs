@@ -16,14 +16,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use hotrisk_engine::generate::{write_snapshot, GenConfig};
-use hotrisk_engine::journal::read_journal;
-use hotrisk_engine::launch::{self, PipelineSpec, RingSet};
+use hotrisk_engine::generate::GenConfig;
+use hotrisk_engine::launch::{self, SyntheticRun};
 use hotrisk_engine::machine::Machine;
-use hotrisk_engine::outcome::{Liquidations, MarkTimeline};
-use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown, RunLatency};
-use hotrisk_feed::source::synthetic::{Scenario, SynthConfig, Synthetic};
-use hotrisk_feed::wire::Msg;
+use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown};
+use hotrisk_feed::source::synthetic::Scenario;
 
 /// Arguments of `hotrisk demo`.
 #[derive(Debug, clap::Args)]
@@ -86,19 +83,6 @@ fn utc_stamp() -> String {
     )
 }
 
-/// The engine's end-of-run summary: the lines after its latency table (which ends with a blank
-/// line) up to the `journal:` line.
-fn engine_summary(stdout: &str) -> String {
-    stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("== latency"))
-        .skip_while(|l| !l.trim().is_empty())
-        .take_while(|l| !l.starts_with("journal:"))
-        .filter(|l| !l.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let out = a
@@ -127,7 +111,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         machine.cpu_model, machine.logical_cpus, machine.kernel, machine.git_revision
     );
 
-    // 1. Accounts.
+    // 1.–2. Accounts, feed, processes, read-back.
     let gen = GenConfig {
         seed: a.seed,
         accounts,
@@ -135,7 +119,26 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         symbols: SYMBOLS.map(String::from).to_vec(),
         ..GenConfig::default()
     };
-    let snap = write_snapshot(&gen, &out.join("snapshot")).context("generating accounts")?;
+    let run = SyntheticRun {
+        exe: launch::current_exe()?,
+        accounts: gen.clone(),
+        scenario: Scenario::Crash,
+        duration_ms,
+        event_at_ms: a.event_at_ms,
+        step_us: STEP_US,
+        depth: DEPTH,
+        vol_ppm: VOL_PPM,
+        speed: Some(a.speed.clone()),
+        out: out.clone(),
+        engine_extra: Vec::new(),
+        timeout: Duration::from_secs(a.timeout_s).saturating_sub(t0.elapsed()),
+        tag: "demo".into(),
+    };
+    println!("running feed-handler, venue and engine over /dev/shm rings (removed at the end) ...");
+    let r = launch::run_synthetic(&run)
+        .map_err(anyhow::Error::msg)
+        .context("the demo run")?;
+    let snap = &r.snapshot;
     println!(
         "accounts: {} accounts, {} positions ({} long, {} isolated, {} at 10x or more) in {}",
         snap.accounts,
@@ -145,84 +148,14 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         snap.leveraged,
         snap.positions_file.display()
     );
-
-    // The feed, regenerated here (deterministic) for the trigger marks of the slippage figures.
-    let mut cfg = SynthConfig::new(a.seed, &gen.symbols, Scenario::Crash);
-    cfg.step_ns = STEP_US * 1_000;
-    cfg.depth = DEPTH;
-    cfg.vol_ppm = VOL_PPM;
-    cfg.duration_ns = duration_ms * 1_000_000;
-    cfg.event_at_ns = a.event_at_ms * 1_000_000;
-    let mut msgs: Vec<Msg> = Synthetic::new(cfg).collect();
-    hotrisk_feed::source::number(&mut msgs);
-    let marks = MarkTimeline::from_msgs(&msgs);
-    let md_records = msgs.len();
-    drop(msgs);
-
-    // 2. The processes.
-    let rings = RingSet::unique("demo");
-    let journal = out.join("engine.journal");
-    let _ = std::fs::remove_file(&journal);
-    let spec = PipelineSpec {
-        exe: launch::current_exe()?,
-        feed_args: [
-            "feed-handler",
-            "synthetic",
-            "--scenario",
-            "crash",
-            "--symbols",
-            &gen.symbols.join(","),
-            "--seed",
-            &a.seed.to_string(),
-            "--duration-ms",
-            &duration_ms.to_string(),
-            "--event-at-ms",
-            &a.event_at_ms.to_string(),
-            "--step-us",
-            &STEP_US.to_string(),
-            "--depth",
-            &DEPTH.to_string(),
-            "--vol-ppm",
-            &VOL_PPM.to_string(),
-            "--speed",
-            &a.speed,
-            "--capacity",
-            &(1usize << 20).to_string(),
-        ]
-        .map(String::from)
-        .to_vec(),
-        engine_args: vec![
-            "--snapshot".into(),
-            snap.instruments_file.display().to_string(),
-            "--positions".into(),
-            snap.positions_file.display().to_string(),
-            "--journal".into(),
-            journal.display().to_string(),
-            "--hist-dir".into(),
-            out.display().to_string(),
-            "--set".into(),
-            "latency.interval_ms=250".into(),
-        ],
-        instruments: gen.symbols.len(),
-        log_dir: out.join("logs"),
-        timeout: Duration::from_secs(a.timeout_s).saturating_sub(t0.elapsed()),
-    };
-    println!(
-        "rings: {}, {}, {} (removed at the end)",
-        rings.md.display(),
-        rings.acct.display(),
-        rings.orders.display()
+    let (lat, liq, summary, journal, md_records) = (
+        &r.latency,
+        &r.liquidations,
+        &r.engine_summary,
+        &r.journal,
+        r.md_records,
     );
-    let run = launch::run_pipeline(&spec, &rings);
-    rings.remove();
-    let run = run.context("running feed-handler, venue and engine")?;
-
-    // 3. Read back and report.
-    let lat = RunLatency::from_hlog(&out.join("latency.hlog")).map_err(anyhow::Error::msg)?;
-    let (_, records) = read_journal(&journal).context("reading the journal")?;
-    let liq = Liquidations::from_journal(&records, &marks);
-    let plots = draw_latency_plots(&out, "hotrisk demo", &lat, &[]);
-    let summary = engine_summary(&run.engine.stdout);
+    let plots = draw_latency_plots(&out, "hotrisk demo", lat, &[]);
     let table = lat.table();
 
     let mut md = Markdown::new("hotrisk demo report");
@@ -253,7 +186,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         snap.accounts, snap.positions, snap.per_instrument, snap.longs, snap.isolated, snap.leveraged, a.seed, md_records
     ));
     md.section("Processes");
-    for f in [&run.feed, &run.venue, &run.engine] {
+    for f in [&r.processes.feed, &r.processes.venue, &r.processes.engine] {
         md.para(&format!(
             "**{}** ({:.2} s)",
             f.name,
@@ -275,6 +208,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     );
     files.extend(plots.iter().cloned());
     files.push(journal.clone());
+    files.push(out.join("snapshot/instruments.toml"));
     md.section("Files").para(&file_list(&out, &files)).para(
         "Redraw or re-tabulate with `hotrisk-tools hist latency.hlog` / `hotrisk-tools hist *.hgrm`.",
     );
