@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hotrisk_engine::generate::GenConfig;
-use hotrisk_engine::launch::{run_synthetic, SyntheticResult, SyntheticRun};
 use hotrisk_engine::latency::Stage;
+use hotrisk_engine::launch::{run_synthetic, SyntheticResult, SyntheticRun};
 use hotrisk_feed::source::synthetic::Scenario;
 
 /// What to run.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use hotrisk_bench::{e2e, roundtrip, scaling, transport};
+use hotrisk_bench::transport;
 
 mod report;
 

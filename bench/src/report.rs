@@ -44,7 +44,8 @@ fn finish(md: &Markdown, dir: &Path, files: &[PathBuf]) -> Result<()> {
     let mut md = md.clone();
     md.section("Files").para(&file_list(dir, files));
     let p = dir.join("report.md");
-    md.write(&p).with_context(|| format!("writing {}", p.display()))?;
+    md.write(&p)
+        .with_context(|| format!("writing {}", p.display()))?;
     println!("report: {}", p.display());
     Ok(())
 }
@@ -114,9 +115,21 @@ pub(crate) fn e2e(a: &E2eArgs) -> Result<()> {
     for m in &results {
         let mdir = dir.join(m.mode);
         files.push(mdir.join("latency.hlog"));
-        files.extend(draw_latency_plots(&mdir, &format!("e2e {}", m.mode), &m.run.latency, &[]));
-        if let Some(h) = m.run.latency.get(hotrisk_engine::latency::Stage::TickToOrder) {
-            peers.push(spectrum_from_histogram(&format!("{} tick_to_order", m.mode), h));
+        files.extend(draw_latency_plots(
+            &mdir,
+            &format!("e2e {}", m.mode),
+            &m.run.latency,
+            &[],
+        ));
+        if let Some(h) = m
+            .run
+            .latency
+            .get(hotrisk_engine::latency::Stage::TickToOrder)
+        {
+            peers.push(spectrum_from_histogram(
+                &format!("{} tick_to_order", m.mode),
+                h,
+            ));
         }
     }
     let p = dir.join("tick_to_order_modes.svg");
@@ -171,7 +184,8 @@ pub(crate) fn roundtrip(a: &RoundtripArgs) -> Result<()> {
         hotrisk_engine::latency::hlog::write_hgrm(&mut f, h)?;
         files.push(p);
     }
-    let lat = RunLatency::from_hlog(&dir.join("engine/latency.hlog")).map_err(anyhow::Error::msg)?;
+    let lat =
+        RunLatency::from_hlog(&dir.join("engine/latency.hlog")).map_err(anyhow::Error::msg)?;
     let peers = [
         spectrum_from_histogram("round trip", &r.round_trip),
         spectrum_from_histogram("ping-pong floor", &r.floor),
@@ -186,7 +200,11 @@ pub(crate) fn roundtrip(a: &RoundtripArgs) -> Result<()> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ScalingArgs {
     /// Positions in the ticked instrument (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000,1000000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,10000,100000,1000000"
+    )]
     positions: Vec<usize>,
     /// Total accounts of the positions sweep.
     #[arg(long, default_value_t = 1_000_000)]
