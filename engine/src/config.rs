@@ -16,7 +16,8 @@
 //!
 //! [state]
 //! core = "margin"                     # "margin" (margin state + policy) or "threshold" (test core)
-//! snapshot = "accounts.toml"
+//! snapshot = "accounts.toml"         # scenario TOML, or the instruments file with `positions`
+//! positions = ""                      # positions file of a large snapshot
 //!
 //! [threads]
 //! risk_core = 1                       # CPU ids; omit to leave a role unpinned
@@ -152,8 +153,11 @@ pub enum CoreKind {
 pub struct StateConfig {
     /// Which core.
     pub core: CoreKind,
-    /// Instruments + accounts/positions snapshot.
+    /// Margin core: a scenario TOML (instruments and accounts), or, with `positions`, the
+    /// instruments file of a large snapshot. Threshold core: its snapshot file.
     pub snapshot: PathBuf,
+    /// Margin core: the positions file of a large snapshot (`""`: none, `snapshot` holds all).
+    pub positions: PathBuf,
 }
 
 impl Default for StateConfig {
@@ -161,6 +165,7 @@ impl Default for StateConfig {
         Self {
             core: CoreKind::Margin,
             snapshot: "accounts.toml".into(),
+            positions: PathBuf::new(),
         }
     }
 }

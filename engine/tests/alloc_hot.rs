@@ -76,12 +76,12 @@ fn hot_threads_allocate_nothing_over_a_million_ticks() {
         .map(|a| ThresholdPosition {
             account: a,
             instrument: (a % 4) as u16,
-            qty_e8: if a % 2 == 0 {
+            qty_e8: if a.is_multiple_of(2) {
                 100_000_000
             } else {
                 -100_000_000
             },
-            liq_price_e8: if a % 2 == 0 {
+            liq_price_e8: if a.is_multiple_of(2) {
                 10_000_000_000 - i64::from(a) * 1_000_000
             } else {
                 10_000_000_000 + i64::from(a) * 1_000_000
@@ -144,7 +144,7 @@ fn hot_threads_allocate_nothing_over_a_million_ticks() {
             let mut f = Msg::market(MsgKind::Fill, (a % 4) as u16, 0, 0);
             f.account = a;
             f.seq = i / 1000 + 1;
-            f.body[0] = if a % 2 == 0 {
+            f.body[0] = if a.is_multiple_of(2) {
                 -100_000_000
             } else {
                 100_000_000

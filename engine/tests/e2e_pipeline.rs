@@ -3,11 +3,11 @@
 //! orders on the order ring against an exact reference, the journal against the orders, the
 //! `.hlog` against the hdrhistogram crate, and determinism across two runs.
 
-mod common;
+mod e2e_common;
 
 use std::time::Duration;
 
-use common::*;
+use e2e_common::*;
 use hotrisk_engine::journal::{read_journal, RecordKind, RECORD_SIZE, STATE_PUBLISHED};
 use hotrisk_engine::latency::hlog::read_hlog;
 
@@ -136,4 +136,54 @@ fn print_config_and_bad_config_errors() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("risk_cor"), "{err}");
+}
+
+#[test]
+fn margin_core_liquidates_a_breached_account_from_a_scenario() {
+    use hotrisk_feed::wire::{Msg, MsgKind, Side};
+    let sc = Scenario::new("margin");
+    let scenario = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/linear-cross-liquidatable.toml"
+    ))
+    .unwrap();
+    std::fs::write(&sc.snapshot, scenario).unwrap();
+    let t0 = 1_700_000_000_000_000_000i64;
+    let e8 = 100_000_000i64;
+    let mut msgs = vec![Msg::market(MsgKind::SnapshotBegin, 0, t0, t0)];
+    for k in 0..20i64 {
+        let mut b = Msg::market(MsgKind::BookLevel, 0, t0, t0);
+        b.aux = Side::Buy as u8;
+        b.body = [(49_990 - k * 10) * e8, 5 * e8, 0];
+        msgs.push(b);
+        let mut a = Msg::market(MsgKind::BookLevel, 0, t0, t0);
+        a.aux = Side::Sell as u8;
+        a.body = [(50_010 + k * 10) * e8, 5 * e8, 0];
+        msgs.push(a);
+    }
+    msgs.push(Msg::market(MsgKind::SnapshotEnd, 0, t0, t0));
+    for k in 0..50i64 {
+        let ts = t0 + k * 10_000_000;
+        let mut i = Msg::market(MsgKind::IndexPrice, 0, ts, ts);
+        i.body[0] = (50_000 - k) * e8;
+        msgs.push(i);
+        let mut m = Msg::market(MsgKind::MarkPrice, 0, ts, ts);
+        m.body[0] = (50_000 - k) * e8;
+        msgs.push(m);
+    }
+    publish_msgs(&sc.md, &msgs);
+    let mut cmd = sc.command("m");
+    cmd.args(["--set", "state.core=margin"]);
+    let (ok, out, err) = wait(cmd.spawn().unwrap(), Duration::from_secs(60));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("margin core"), "{out}");
+    assert!(out.contains("insurance fund"), "{out}");
+    let orders = drain_orders(&sc.orders);
+    assert!(!orders.is_empty(), "no liquidation order\n{out}\n{err}");
+    assert!(orders.iter().all(|o| o.account == 1), "{orders:?}");
+    let first = orders[0];
+    assert!(
+        first.kind == MsgKind::CancelAll as u8 || first.kind == MsgKind::Order as u8,
+        "{first:?}"
+    );
 }

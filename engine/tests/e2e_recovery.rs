@@ -2,12 +2,12 @@
 //! (several seeds), restart it on the same journal, and check that the union of the orders that
 //! reached the order ring equals the uninterrupted run's, without duplicates.
 
-mod common;
+mod e2e_common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use e2e_common::*;
 
 #[test]
 fn kill_9_at_random_points_loses_and_repeats_nothing() {

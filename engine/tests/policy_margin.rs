@@ -116,11 +116,31 @@ fn crossing_to_order_on_the_core() {
     let inst = core(Kind::Linear);
     let mut state = MarginState::new(vec![inst], vec![50_000 * E8]).unwrap();
     state.add_account(1, 1_190 * E8).unwrap();
-    state.add_position(1, 0, E8, 50_000 * E8, MarginMode::Cross, None).unwrap();
+    state
+        .add_position(1, 0, E8, 50_000 * E8, MarginMode::Cross, None)
+        .unwrap();
     state.add_account(2, 100 * E8).unwrap();
-    state.add_position(2, 0, -E8 / 10, 50_000 * E8, MarginMode::Isolated, Some(100 * E8)).unwrap();
+    state
+        .add_position(
+            2,
+            0,
+            -E8 / 10,
+            50_000 * E8,
+            MarginMode::Isolated,
+            Some(100 * E8),
+        )
+        .unwrap();
     state.evaluate_all();
-    let mut p = Policy::for_state(PolicyConfig { cancel_first: false, ..config() }, &state, 4, 0).unwrap();
+    let mut p = Policy::for_state(
+        PolicyConfig {
+            cancel_first: false,
+            ..config()
+        },
+        &state,
+        4,
+        0,
+    )
+    .unwrap();
     let mark = 49_000 * E8;
     prices(&mut p, 0, 0, mark);
     let (b, a) = ladder(mark, E8, 20, E8 / 10);
@@ -128,15 +148,27 @@ fn crossing_to_order_on_the_core() {
     let mut x = Crossings::with_capacity(16);
     state.on_mark(0, mark, &mut x).unwrap();
     let crossings: Vec<_> = x.as_slice().to_vec();
-    assert!(crossings.iter().any(|c| c.account == 1 && c.instrument == CROSS && c.liquidatable));
+    assert!(crossings
+        .iter()
+        .any(|c| c.account == 1 && c.instrument == CROSS && c.liquidatable));
     let mut orders = Vec::new();
     for c in &crossings {
-        p.on_unit(&state, c.account, c.instrument, TriggerInfo { seq: 1, ts: 1, publish_ts: 0 }, &mut |o, _| orders.push(o));
+        p.on_unit(
+            &state,
+            c.account,
+            c.instrument,
+            TriggerInfo {
+                seq: 1,
+                ts: 1,
+                publish_ts: 0,
+            },
+            &mut |o, _| orders.push(o),
+        );
     }
     let o = orders.iter().find(|o| o.account == 1).unwrap();
     assert_eq!(o.tier, Tier::Partial as u8);
     assert_eq!(o.qty, 18_100_000); // as computed by hand in policy_tiers
-    // the isolated short is healthy: no order for it
+                                   // the isolated short is healthy: no order for it
     assert!(orders.iter().all(|o| o.account != 2));
     // a unit that is not liquidatable ends the episode
     assert_eq!(

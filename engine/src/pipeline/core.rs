@@ -105,4 +105,8 @@ pub trait RiskCore: Send {
     fn info(&self) -> CoreInfo;
     /// A one-line description (which core, which parameters).
     fn describe(&self) -> String;
+    /// An end-of-run summary (liquidations by tier, fund, errors); cold, may allocate.
+    fn summary(&self) -> String {
+        String::new()
+    }
 }

@@ -56,6 +56,7 @@ use crate::latency::{recorder_pair, Collector, Recorder, Stage, StageHistograms}
 
 pub mod core;
 pub mod hot;
+pub mod margin_core;
 pub mod placement;
 pub mod recovery;
 pub mod threshold;
@@ -338,12 +339,14 @@ pub struct RunSummary {
     /// Orders suppressed because of a full journal or an undeliverable order ring: a non-empty
     /// value means the run did not end cleanly.
     pub fatal: Option<String>,
+    /// The core's end-of-run summary ([`RiskCore::summary`]).
+    pub core_summary: String,
 }
 
 /// A started engine.
 #[derive(Debug)]
-pub struct Running {
-    risk: JoinHandle<RiskExit>,
+pub struct Running<C: RiskCore> {
+    risk: JoinHandle<RiskExit<C>>,
     gateway: JoinHandle<GatewayExit>,
     reporter: JoinHandle<std::io::Result<StageHistograms>>,
     reporter_stop: Arc<AtomicBool>,
@@ -353,10 +356,13 @@ pub struct Running {
     pub notes: Vec<String>,
 }
 
-struct RiskExit {
+#[derive(Debug)]
+struct RiskExit<C> {
+    core: C,
     unread_md: u64,
 }
 
+#[derive(Debug)]
 struct GatewayExit {
     journal_records: u64,
     fatal: Option<String>,
@@ -367,7 +373,7 @@ pub fn start<C: RiskCore + 'static>(
     cfg: &Config,
     inputs: EngineInputs<C>,
     stop: Arc<AtomicBool>,
-) -> Result<Running, EngineError> {
+) -> Result<Running<C>, EngineError> {
     let placement = placement::plan(&cfg.threads, &placement::available_cores());
     let mut notes = placement.notes.clone();
     notes.extend(placement::apply_memory(&cfg.memory));
@@ -497,7 +503,7 @@ pub fn start<C: RiskCore + 'static>(
     })
 }
 
-impl Running {
+impl<C: RiskCore + 'static> Running<C> {
     /// Live counters.
     pub fn counters(&self) -> CounterSnapshot {
         self.counters.snapshot()
@@ -533,6 +539,7 @@ impl Running {
             journal_records: gw.journal_records,
             unread_md: risk.unread_md,
             fatal: gw.fatal,
+            core_summary: risk.core.summary(),
         })
     }
 }
@@ -556,7 +563,7 @@ struct RiskLoop<C: RiskCore> {
 }
 
 impl<C: RiskCore> RiskLoop<C> {
-    fn run(mut self) -> RiskExit {
+    fn run(mut self) -> RiskExit<C> {
         // The banner already reported the placement; a failure here is counted, not printed
         // from the hot thread: the reporter cannot tell, so print it once now (still cold).
         if let Some(w) = placement::pin_current(Role::Risk, self.core_id) {
@@ -696,7 +703,10 @@ impl<C: RiskCore> RiskLoop<C> {
         self.rec.finish();
         // Dropping the queue producer closes it: the gateway drains and exits.
         drop(self.q);
-        RiskExit { unread_md }
+        RiskExit {
+            core: self.core,
+            unread_md,
+        }
     }
 
     /// Re-applies journaled account events recorded after md sequences `<= upto`.

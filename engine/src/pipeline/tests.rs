@@ -25,13 +25,13 @@ fn positions() -> Vec<ThresholdPosition> {
         .map(|a| ThresholdPosition {
             account: a,
             instrument: 0,
-            qty_e8: if a % 2 == 0 {
+            qty_e8: if a.is_multiple_of(2) {
                 100_000_000
             } else {
                 -100_000_000
             },
             // longs liquidate at 100 - a, shorts at 100 + a
-            liq_price_e8: if a % 2 == 0 {
+            liq_price_e8: if a.is_multiple_of(2) {
                 (100 - i64::from(a)) * 100_000_000
             } else {
                 (100 + i64::from(a)) * 100_000_000

@@ -167,7 +167,9 @@ impl Policy {
 
     /// Refreshes `account`'s ADL ranks from the state.
     pub fn rank_adl(&mut self, state: &MarginState, account: u32) {
-        let cross_mb = state.account(account).map_or(0, |a| e8_floor(a.margin_balance));
+        let cross_mb = state
+            .account(account)
+            .map_or(0, |a| e8_floor(a.margin_balance));
         state.for_each_position(account, |p| {
             let Some(ranking) = self.adl.get_mut(usize::from(p.instrument)) else {
                 return;

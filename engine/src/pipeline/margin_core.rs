@@ -1,0 +1,384 @@
+//! The production core: the SoA margin state ([`crate::margin`]) driven by market data and
+//! account events, and the liquidation policy ([`crate::policy`]) deciding for every margin unit
+//! the state reports below maintenance. An adapter only: the math and the rules live in those
+//! modules.
+//!
+//! Per record (all on the risk thread, no allocation: the crossing buffer, the breached-unit set
+//! and the scratch list are sized at set-up for every margin unit):
+//! - market data → `Policy::on_market` (books, trust); a mark → `MarginState::on_mark`, then
+//!   `Policy::on_unit` for each unit that crossed into liquidation and `on_recovered` for each that
+//!   left it; an instrument that became sound again re-evaluates every breached unit; the
+//!   notional-budget queue is served; acknowledgements that never came are expired
+//!   (`Policy::on_time`, record time).
+//! - fill / collateral → `MarginState::apply_fill` / `apply_collateral`, ADL ranks refreshed,
+//!   crossings handled as above.
+//! - order ack → `Policy::on_ack`; the liquidation fee it returns is debited from the account's
+//!   wallet; a still-breached account is re-evaluated.
+//! - a md gap or a dead producer → `Policy::on_gap` (books untrusted until the next snapshot).
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+
+use hotrisk_feed::wire::{Msg, MsgKind};
+
+use super::core::{CoreInfo, Health, OrderSink, RiskCore};
+use crate::margin::math::{money_to_e8, Round};
+use crate::margin::{Crossings, MarginMode, MarginState, CROSS};
+use crate::policy::{Outcome, Policy, PolicyConfig, TriggerInfo, Wait};
+
+/// Counters of records the core could not apply (reported at exit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarginCoreErrors {
+    /// Marks the state refused (out of range for the instrument, unknown instrument).
+    pub bad_marks: u64,
+    /// Fills/collateral changes the state refused.
+    pub bad_events: u64,
+}
+
+/// The margin state plus the policy.
+#[derive(Debug)]
+pub struct MarginCore {
+    state: MarginState,
+    policy: Policy,
+    crossings: Crossings,
+    /// Units currently at or below maintenance: (account, unit) → index in `breached_list`.
+    breached: HashMap<(u32, u16), usize>,
+    breached_list: Vec<(u32, u16)>,
+    scratch: Vec<u32>,
+    positions: usize,
+    errors: MarginCoreErrors,
+    initial_pending: bool,
+}
+
+impl MarginCore {
+    /// Wraps an evaluated state. `insurance_fund_e8` seeds the fund.
+    pub fn new(
+        state: MarginState,
+        cfg: PolicyConfig,
+        insurance_fund_e8: i64,
+    ) -> Result<Self, String> {
+        let n_accounts = state.account_ids().max().map_or(0, |m| m as usize + 1);
+        let policy = Policy::for_state(cfg, &state, n_accounts, insurance_fund_e8)
+            .map_err(|e| format!("policy set-up: {e}"))?;
+        let units = state.crossings_capacity();
+        let positions = (0..state.instruments().len())
+            .map(|i| state.positions_in(i as u16))
+            .sum();
+        let mut core = Self {
+            crossings: Crossings::with_capacity(units),
+            breached: HashMap::with_capacity(units),
+            breached_list: Vec::with_capacity(units),
+            scratch: Vec::with_capacity(units),
+            state,
+            policy,
+            positions,
+            errors: MarginCoreErrors::default(),
+            initial_pending: false,
+        };
+        let ids: Vec<u32> = core.state.account_ids().collect();
+        for a in ids {
+            core.policy.rank_adl(&core.state, a);
+            // Units already below maintenance in the snapshot: decided on the first record.
+            if core.state.account(a).is_some_and(|r| r.liquidatable) {
+                core.mark_breached(a, CROSS);
+            }
+            let mut isolated = Vec::new();
+            core.state.for_each_position(a, |p| {
+                if p.mode == MarginMode::Isolated && p.liquidatable {
+                    isolated.push(p.instrument);
+                }
+            });
+            for i in isolated {
+                core.mark_breached(a, i);
+            }
+        }
+        core.initial_pending = !core.breached_list.is_empty();
+        Ok(core)
+    }
+
+    /// Seeds the policy's books from snapshot book levels (index = instrument id).
+    pub fn seed_books(&mut self, books: &[Vec<crate::snapshot::BookLevel>]) {
+        for (i, levels) in books.iter().enumerate() {
+            if i >= self.state.instruments().len() {
+                break;
+            }
+            let book = self.policy.book_mut(i as u16);
+            for l in levels {
+                book.apply(l.side, l.price_e8, l.qty_e8);
+            }
+        }
+    }
+
+    /// The margin state.
+    pub fn state(&self) -> &MarginState {
+        &self.state
+    }
+
+    /// The policy (metrics, insurance fund).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Records refused so far.
+    pub fn errors(&self) -> MarginCoreErrors {
+        self.errors
+    }
+
+    fn mark_breached(&mut self, account: u32, unit: u16) {
+        if !self.breached.contains_key(&(account, unit))
+            && self.breached_list.len() < self.breached_list.capacity()
+        {
+            self.breached
+                .insert((account, unit), self.breached_list.len());
+            self.breached_list.push((account, unit));
+        }
+    }
+
+    fn mark_recovered(&mut self, account: u32, unit: u16) {
+        if let Some(i) = self.breached.remove(&(account, unit)) {
+            self.breached_list.swap_remove(i);
+            if let Some(&moved) = self.breached_list.get(i) {
+                self.breached.insert(moved, i);
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        account: u32,
+        unit: u16,
+        trig: TriggerInfo,
+        out: &mut OrderSink,
+    ) -> Outcome {
+        let Self { state, policy, .. } = self;
+        policy.on_unit(state, account, unit, trig, &mut |o, _m| {
+            out.push(o);
+        })
+    }
+
+    /// Handles the crossings of the last state operation.
+    fn handle_crossings(&mut self, trig: TriggerInfo, out: &mut OrderSink) {
+        for i in 0..self.crossings.len() {
+            let c = self.crossings.as_slice()[i];
+            if c.liquidatable {
+                self.mark_breached(c.account, c.instrument);
+                self.decide(c.account, c.instrument, trig, out);
+            } else {
+                self.mark_recovered(c.account, c.instrument);
+                self.policy.on_recovered(c.account);
+            }
+        }
+        self.crossings.clear();
+    }
+
+    /// Re-decides every breached unit of the accounts in `scratch` (or all when `all`).
+    fn redecide(&mut self, all: bool, trig: TriggerInfo, out: &mut OrderSink) {
+        let mut i = 0;
+        while i < self.breached_list.len() {
+            let (a, u) = self.breached_list[i];
+            if all || self.scratch.contains(&a) {
+                self.decide(a, u, trig, out);
+            }
+            i += 1;
+        }
+        self.scratch.clear();
+    }
+
+    fn push_scratch(&mut self, a: u32) {
+        if self.scratch.len() < self.scratch.capacity() {
+            self.scratch.push(a);
+        }
+    }
+}
+
+impl RiskCore for MarginCore {
+    fn on_market(&mut self, msg: &Msg, out: &mut OrderSink) {
+        let trig = TriggerInfo::of(msg);
+        let effect = self.policy.on_market(msg);
+        if self.initial_pending {
+            self.initial_pending = false;
+            self.redecide(true, trig, out);
+        }
+        if msg.kind() == Some(MsgKind::MarkPrice) {
+            self.crossings.clear();
+            if self
+                .state
+                .on_mark(msg.instrument, msg.body[0], &mut self.crossings)
+                .is_err()
+            {
+                self.errors.bad_marks += 1;
+            }
+            self.handle_crossings(trig, out);
+        }
+        if let Some(e) = effect {
+            if e.resumed {
+                self.redecide(true, trig, out);
+            }
+            // Serve the notional-budget queue while budget is left.
+            while let Some(a) = self.policy.next_waiting(e.instrument, trig.ts) {
+                let mut spent = false;
+                let mut i = 0;
+                while i < self.breached_list.len() {
+                    let (acc, u) = self.breached_list[i];
+                    if acc == a && is_budget_wait(self.decide(acc, u, trig, out)) {
+                        spent = true;
+                    }
+                    i += 1;
+                }
+                if spent {
+                    break;
+                }
+            }
+        }
+        // Acknowledgements that never came: re-decide those accounts.
+        let Self {
+            policy, scratch, ..
+        } = self;
+        policy.on_time(trig.ts, |a| {
+            if scratch.len() < scratch.capacity() {
+                scratch.push(a);
+            }
+        });
+        if !self.scratch.is_empty() {
+            self.redecide(false, trig, out);
+        }
+    }
+
+    fn on_account(&mut self, msg: &Msg, out: &mut OrderSink) {
+        let trig = TriggerInfo::of(msg);
+        let a = msg.account;
+        match msg.kind() {
+            Some(MsgKind::Fill) => {
+                self.crossings.clear();
+                let r = self.state.apply_fill(
+                    a,
+                    msg.instrument,
+                    msg.body[0],
+                    msg.body[1],
+                    msg.body[2],
+                    &mut self.crossings,
+                );
+                if r.is_err() {
+                    self.errors.bad_events += 1;
+                }
+                self.policy.rank_adl(&self.state, a);
+                self.handle_crossings(trig, out);
+            }
+            Some(MsgKind::Collateral) => {
+                self.crossings.clear();
+                if self
+                    .state
+                    .apply_collateral(a, msg.body[0], &mut self.crossings)
+                    .is_err()
+                {
+                    self.errors.bad_events += 1;
+                }
+                self.policy.rank_adl(&self.state, a);
+                self.handle_crossings(trig, out);
+            }
+            Some(MsgKind::OrderAck) => {
+                let margin_left = self.state.account(a).map_or(0, |r| {
+                    money_to_e8(r.margin_balance, Round::Floor).clamp(0, i128::from(i64::MAX))
+                        as i64
+                });
+                if let Some(r) = self.policy.on_ack(msg, margin_left) {
+                    if r.fee > 0 {
+                        self.crossings.clear();
+                        if self
+                            .state
+                            .apply_collateral(a, -r.fee, &mut self.crossings)
+                            .is_err()
+                        {
+                            self.errors.bad_events += 1;
+                        }
+                        self.handle_crossings(trig, out);
+                    }
+                    // Still breached: the next step of the episode.
+                    self.push_scratch(a);
+                    self.redecide(false, trig, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_health(&mut self, h: Health, _out: &mut OrderSink) {
+        match h {
+            Health::MdGap { .. } | Health::MdProducerDead => self.policy.on_gap(),
+            Health::MdProducerAlive => {}
+        }
+    }
+
+    fn info(&self) -> CoreInfo {
+        CoreInfo {
+            instruments: self.state.instruments().len(),
+            accounts: self.state.accounts(),
+            positions: self.positions,
+            state_bytes: self.positions * MarginState::BYTES_PER_POSITION
+                + self.state.accounts() * 64
+                + self.breached_list.capacity() * 24,
+        }
+    }
+
+    fn describe(&self) -> String {
+        "margin core (SoA margin state + liquidation policy)".into()
+    }
+
+    fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::from("liquidations (decisions by tier):\n");
+        let _ = writeln!(
+            s,
+            "{:<12} {:>8} {:>8} {:>8} {:>9} {:>6} {:>10} {:>14} {:>8}",
+            "instrument",
+            "cancel",
+            "partial",
+            "full",
+            "backstop",
+            "adl",
+            "slip bps",
+            "bad debt E8",
+            "paused"
+        );
+        for (i, inst) in self.state.instruments().iter().enumerate() {
+            let m = self.policy.metrics(i as u16);
+            let t = m.orders_by_tier;
+            let _ = writeln!(
+                s,
+                "{:<12} {:>8} {:>8} {:>8} {:>9} {:>6} {:>10} {:>14} {:>8}",
+                inst.symbol(),
+                t[0],
+                t[1],
+                t[2],
+                t[3],
+                t[4],
+                m.mean_slippage_bps(),
+                m.bad_debt,
+                m.paused
+            );
+        }
+        let f = self.policy.fund();
+        let _ = writeln!(
+            s,
+            "insurance fund: balance {} E8, change {} E8 (fees {}, backstop loss {}, bad debt covered {})",
+            f.balance(),
+            f.change(),
+            f.fees(),
+            f.backstop_loss(),
+            f.bad_debt_covered()
+        );
+        if self.errors != MarginCoreErrors::default() {
+            let _ = writeln!(
+                s,
+                "refused records: {} marks, {} account events",
+                self.errors.bad_marks, self.errors.bad_events
+            );
+        }
+        s
+    }
+}
+
+/// Whether an outcome means "the budget is spent" (stop serving the queue).
+pub fn is_budget_wait(o: Outcome) -> bool {
+    matches!(o, Outcome::Waiting(Wait::Budget))
+}
