@@ -395,18 +395,41 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
     ];
     engine_args.extend(spec.engine_args.iter().cloned());
     let engine = Child::spawn("engine", &spec.exe, &engine_args, &spec.log_dir)?;
-    let feed = feed.wait(left())?;
-    if !feed.success() {
-        return Err(failed(&feed));
+    // Wait for all three; the first failure ends the run (the others are killed on drop).
+    let mut kids = [Some(feed), Some(venue), Some(engine)];
+    let mut done: [Option<Finished>; 3] = [None, None, None];
+    while done.iter().any(Option::is_none) {
+        let mut progressed = false;
+        for i in 0..3 {
+            let exited = kids[i].as_mut().is_some_and(Child::has_exited);
+            if exited {
+                let c = kids[i].take().expect("present");
+                let f = c.wait(Duration::from_secs(1))?;
+                if !f.success() {
+                    return Err(failed(&f));
+                }
+                done[i] = Some(f);
+                progressed = true;
+            }
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = kids.iter().flatten().map(|c| c.name().to_owned()).collect();
+            let tails: Vec<String> = kids
+                .iter()
+                .flatten()
+                .map(|c| format!("[{}]\n{}", c.name(), c.tail(10)))
+                .collect();
+            return Err(LaunchError::Timeout {
+                name: names.join(", "),
+                secs: spec.timeout.as_secs_f64(),
+                tail: tails.join("\n"),
+            });
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
-    let engine = engine.wait(left())?;
-    if !engine.success() {
-        return Err(failed(&engine));
-    }
-    let venue = venue.wait(left().max(Duration::from_secs(2)))?;
-    if !venue.success() {
-        return Err(failed(&venue));
-    }
+    let [feed, venue, engine] = done.map(|f| f.expect("all finished"));
     Ok(PipelineOutput {
         feed,
         venue,
