@@ -8,12 +8,15 @@
 //! - every account holds `positions_per_account` positions in distinct instruments (chosen round
 //!   robin from a seeded offset), so each instrument holds about
 //!   `accounts × positions_per_account / instruments` positions;
-//! - a position's notional is log-uniform in `[notional_min, notional_max]` (quote), rounded to
-//!   the lot (at least one lot); its entry price is the start price ± 0.1 %, on the tick grid;
+//! - a position's notional is log-uniform in `[notional_min, notional_max]` (quote; by default
+//!   500 to 5 000 000, so about a sixth of them sit in the 2.5 % maintenance bracket, where a
+//!   partial close frees more margin than it costs and the policy can choose a partial), rounded
+//!   to the lot (at least one lot); its entry price is the start price ± 0.1 %, on the tick grid;
 //! - `long_pct` % of positions are long (they lose in the crash), the rest short (they gain: the
 //!   auto-deleveraging counterparties);
 //! - leverage: `safe_pct` % of positions at 2–8× (they survive −10 %), the others at 10–100×
-//!   (liquidation prices spread over the first 0.5–10 % of the fall; the most leveraged reach
+//!   capped by the bracket's maximum leverage (liquidation prices spread over the first
+//!   0.5–10 % of the fall; the most leveraged reach
 //!   bankruptcy before the book can absorb them: backstop, and ADL once the small insurance fund
 //!   is spent);
 //! - `isolated_pct` % of positions are isolated (their margin = notional / leverage); a cross
@@ -71,8 +74,8 @@ impl Default for GenConfig {
             safe_pct: 40,
             isolated_pct: 20,
             notional_min_e8: 500 * E8,
-            notional_max_e8: 50_000 * E8,
-            insurance_fund_e8: 20_000 * E8,
+            notional_max_e8: 5_000_000 * E8,
+            insurance_fund_e8: 1_000_000 * E8,
             liquidation_fee_rate_e8: E8 / 200,
         }
     }
@@ -295,6 +298,13 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
             } else {
                 r.range(5, 50)
             };
+            // At most the bracket's maximum leverage (by notional, as the brackets above).
+            let lev = lev.min(match notional / E8 {
+                n if n > 1_000_000 => 20,
+                n if n > 250_000 => 50,
+                n if n > 50_000 => 100,
+                _ => 125,
+            });
             let value = i128::from(qty) * i128::from(entry) / i128::from(E8);
             let margin = i64::try_from(value / i128::from(lev) + 1).unwrap_or(i64::MAX);
             let signed = if long { qty } else { -qty };

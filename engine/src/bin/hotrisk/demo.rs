@@ -140,6 +140,14 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         .context("the demo run")?;
     let snap = &r.snapshot;
     println!(
+        "rings: {} (removed)",
+        r.rings
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
         "accounts: {} accounts, {} positions ({} long, {} isolated, {} at 10x or more) in {}",
         snap.accounts,
         snap.positions,
@@ -175,7 +183,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.para(&sharing);
     md.section("Tick-to-order latency per stage (ns)")
         .code(&table)
-        .para("`ring_read`: md publish → read by the risk thread; `decision`: read → decision; `enqueue`: decision → in the gateway queue; `gateway_publish`: queue → order ring; `tick_to_order`: md publish → order on the order ring. Only records that produced an order are in `decision` onwards.");
+        .para("`ring_read`: md publish → read by the risk thread; `decision`: read → decision; `enqueue`: decision → in the gateway queue; `gateway_publish`: queue → order ring; `tick_to_order`: md publish → order on the order ring. `ring_read` and `decision` count every md record; `enqueue` onwards only the records that produced an order (cancel-alls included).");
     md.section("Liquidations").para(&liq.table());
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
