@@ -7,6 +7,12 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use hotrisk_bench::transport;
 
+mod report;
+
+/// Counts allocations on hot threads (reported by `roundtrip` and `scaling`).
+#[global_allocator]
+static GLOBAL: hotrisk_bench::alloc::Counting = hotrisk_bench::alloc::Counting;
+
 #[derive(Debug, Parser)]
 #[command(name = "hotrisk-bench", about = "hotrisk latency benchmarks")]
 struct Cli {
@@ -35,6 +41,14 @@ enum Command {
         #[arg(long, default_value = "/dev/shm")]
         shm_dir: PathBuf,
     },
+    /// The whole pipeline as processes over /dev/shm rings (synthetic crash, N accounts), paced
+    /// and/or saturating.
+    E2e(report::E2eArgs),
+    /// Tick → liquidation order → back, driver on core A, engine on core B, beside the
+    /// cache-line ping-pong floor between the same cores.
+    Roundtrip(report::RoundtripArgs),
+    /// Cost per tick against positions and accounts, hotrisk beside the baseline; memory.
+    Scaling(report::ScalingArgs),
 }
 
 fn main() -> Result<()> {
@@ -56,6 +70,9 @@ fn main() -> Result<()> {
             let (_, report) = transport::run(&options)?;
             print!("{report}");
         }
+        Command::E2e(a) => report::e2e(&a)?,
+        Command::Roundtrip(a) => report::roundtrip(&a)?,
+        Command::Scaling(a) => report::scaling(&a)?,
     }
     Ok(())
 }
