@@ -14,8 +14,10 @@
 //! 1. load the sequence word (**Acquire**): `r` means complete; anything below `r` (or `r | BUSY`)
 //!    means not yet written ([`ReadOutcome::Empty`], or [`ReadOutcome::Closed`] after end of
 //!    stream); anything above `r` means the writer has lapped us;
-//! 2. copy the message out (Relaxed word loads) into a local value;
-//! 3. an **Acquire fence**, then re-load the sequence word: if it is still `r`, no store of a
+//! 2. copy the message out (Relaxed word loads) into a local value — before acting on step 1, so
+//!    the loads of the slot's second cache line overlap the miss on the first; a copy is only
+//!    ever returned after the check in step 3;
+//! 3. if step 1 saw `r`: an **Acquire fence**, then re-load the sequence word: if it is still `r`, no store of a
 //!    later message reached any word we copied (if one had, the writer's Release fence in its
 //!    step 1 synchronises with our Acquire fence, so we would see its `BUSY` marker or later), and
 //!    the copy is returned. Otherwise the slot was overwritten while we copied: a torn read,
@@ -257,9 +259,11 @@ impl<T: Pod> BroadcastReader<T> {
         let words = self.shared.region.words();
         // Acquire: if this is `r`, the writer's message stores for `r` are visible.
         let s1 = words[base].load(Ordering::Acquire);
+        // Copy out first, validate after: never a reference into the slot. The copy is made
+        // before testing `s1` so that its loads (the slot's second cache line) overlap the miss
+        // on the sequence word instead of following it; it is discarded unless validated.
+        let v = Shared::load_msg(&words[base + 1..]);
         if s1 == r {
-            // Copy out first, validate after: never a reference into the slot.
-            let v = Shared::load_msg(&words[base + 1..]);
             between_copy_and_check();
             fence(Ordering::Acquire);
             if words[base].load(Ordering::Relaxed) == r {

@@ -343,7 +343,7 @@ impl<T: Pod> Shared<T> {
     }
 
     /// Claims a free reader slot (one whose pid is 0, or whose process is gone) for this
-    /// process, with `position` as its read count. `except_pid` slots are not reclaimed.
+    /// process, with `position` as its read count. Heap rings never reclaim (one process).
     fn claim_reader_slot(&self, range: std::ops::Range<usize>, position: u64) -> Option<usize> {
         let me = u64::from(std::process::id());
         for i in range {

@@ -75,7 +75,8 @@ impl Region {
             let lines: Arc<[Line]> = (0..words.div_ceil(LINE_WORDS))
                 .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect();
-            let ptr = NonNull::from(&lines[0].0[0]);
+            // From the whole allocation (not its first word), so the pointer may reach every line.
+            let ptr = NonNull::from(&*lines).cast::<AtomicU64>();
             let len = lines.len() * LINE_WORDS;
             Self {
                 ptr,
@@ -86,7 +87,7 @@ impl Region {
         #[cfg(loom)]
         {
             let words: Arc<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
-            let ptr = NonNull::from(&words[0]);
+            let ptr = NonNull::from(&*words).cast::<AtomicU64>();
             let len = words.len();
             Self {
                 ptr,

@@ -215,18 +215,27 @@ impl<T: Pod> SpscConsumer<T> {
     #[inline]
     pub fn try_pop(&mut self) -> Option<T> {
         let read = self.read;
-        if read == self.cached_write {
+        let base = self.shared.geometry.slot_w(read + 1);
+        let v = if read == self.cached_write {
             // Acquire: the producer's stores into the slots before this cursor are visible.
-            self.cached_write = self
+            let write = self
                 .shared
                 .word(layout::WRITE_CURSOR_W)
                 .load(Ordering::Acquire);
-            if read == self.cached_write {
+            // Copy the slot in the same poll, before testing `write`: these loads come after the
+            // Acquire load (so they see the message if `write` says it is there) but do not
+            // depend on its value, so the CPU overlaps the two cache misses (cursor line, slot
+            // line) instead of taking them one after the other. A copy made while the ring was
+            // still empty is simply discarded.
+            let v = Shared::load_msg(&self.shared.region.words()[base..]);
+            self.cached_write = write;
+            if read == write {
                 return None;
             }
-        }
-        let base = self.shared.geometry.slot_w(read + 1);
-        let v = Shared::load_msg(&self.shared.region.words()[base..]);
+            v
+        } else {
+            Shared::load_msg(&self.shared.region.words()[base..])
+        };
         self.read = read + 1;
         // Release: our loads of the slot happen before the producer may reuse it.
         self.shared
@@ -345,7 +354,8 @@ mod tests {
     fn wraps_many_times_with_64_byte_messages() {
         let (mut tx, mut rx) = channel::<crate::Msg>(8).unwrap();
         let mut next = 1u64;
-        for round in 0..1000u64 {
+        let rounds = if cfg!(miri) { 40 } else { 1000u64 };
+        for round in 0..rounds {
             for k in 0..5 {
                 let mut m = crate::Msg::market(crate::MsgKind::Trade, 3, 0, 0);
                 m.seq = round * 5 + k + 1;
@@ -358,7 +368,7 @@ mod tests {
                 next += 1;
             }
         }
-        assert_eq!(next, 5001);
+        assert_eq!(next, rounds * 5 + 1);
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! `hotrisk-bench roundtrip`: the honest latency measurement on a small machine — a ping-pong.
+//!
+//! A driver thread pinned to core A publishes one mark tick into a real `/dev/shm` market-data
+//! ring and spins on the order ring until the liquidation order that tick causes arrives from
+//! the engine, whose risk and gateway threads are pinned to core B (the engine's own pipeline,
+//! [`hotrisk_engine::pipeline::start`], in this process; the rings are the same shared-memory
+//! files a separate process would map). Then the next tick. Each tick crosses exactly one
+//! position's liquidation price (the pipeline's threshold core: a mark through a precomputed
+//! liquidation price emits one reduce-only IOC order), so every tick produces exactly one order.
+//!
+//! In the same run, the physical floor: a bare cache-line ping-pong between the same two cores
+//! (A stores `i`, B spins until it sees it and echoes it on a second 128-byte-padded line, A
+//! spins on that). No message path between two cores can beat it.
+//!
+//! Reported: round trip and half of it (percentiles, max), the floor, the ratio of the p50s, the
+//! engine's per-stage histograms, and the allocations counted on the engine's hot threads.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+use hotrisk_engine::config::{Config, IdleKind};
+use hotrisk_engine::journal::JournalWriter;
+use hotrisk_engine::pipeline::recovery::RecoveryPlan;
+use hotrisk_engine::pipeline::threshold::{ThresholdCore, ThresholdPosition};
+use hotrisk_engine::pipeline::{start, EngineInputs, RunSummary};
+use hotrisk_feed::clock::now_ns;
+use hotrisk_feed::ring::broadcast::{BroadcastReader, BroadcastWriter};
+use hotrisk_feed::ring::spsc::{SpscConsumer, SpscProducer};
+use hotrisk_feed::wire::{Msg, MsgKind, Order};
+
+use crate::alloc;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Timed round trips (after `warmup`).
+    pub ticks: u64,
+    /// Untimed round trips first.
+    pub warmup: u64,
+    /// Core A (driver) and core B (engine risk + gateway).
+    pub cores: (usize, usize),
+    /// Directory of the rings and the journal (tmpfs: `/dev/shm`).
+    pub shm_dir: PathBuf,
+    /// Where the engine writes its `.hlog`/`.hgrm`.
+    pub hist_dir: PathBuf,
+}
+
+/// What was measured.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Tick published → its order popped by the driver, ns.
+    pub round_trip: Histogram<u64>,
+    /// Cache-line ping-pong round trip between the same cores, ns.
+    pub floor: Histogram<u64>,
+    /// The engine's summary (per-stage histograms, counters).
+    pub engine: RunSummary,
+    /// Allocations on the engine's hot threads during the run.
+    pub hot_allocations: u64,
+    /// Wall time of the timed part, s.
+    pub seconds: f64,
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")
+}
+
+fn pin(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
+
+/// The cache-line ping-pong floor between `cores`, `n` round trips.
+pub fn floor(cores: (usize, usize), n: u64) -> Histogram<u64> {
+    let ping = Arc::new(CachePadded::new(AtomicU64::new(0)));
+    let pong = Arc::new(CachePadded::new(AtomicU64::new(0)));
+    let (pi, po) = (Arc::clone(&ping), Arc::clone(&pong));
+    let echo = std::thread::spawn(move || {
+        pin(cores.1);
+        for i in 1..=n {
+            while pi.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+            po.store(i, Ordering::Release);
+        }
+    });
+    pin(cores.0);
+    let mut h = hist();
+    for i in 1..=n {
+        let t = now_ns();
+        ping.store(i, Ordering::Release);
+        while pong.load(Ordering::Acquire) != i {
+            std::hint::spin_loop();
+        }
+        let _ = h.record((now_ns() - t).max(1) as u64);
+    }
+    let _ = echo.join();
+    h
+}
+
+const P0: i64 = 100_000 * 100_000_000;
+const STEP: i64 = 1_000;
+
+/// Runs the ping-pong floor, then the engine round trip.
+pub fn run(o: &Options) -> Result<Outcome> {
+    let total = o.ticks + o.warmup;
+    if total == 0 || total > 5_000_000 {
+        bail!("ticks + warmup = {total}: 1 to 5 000 000 expected");
+    }
+    eprintln!(
+        "roundtrip: floor ({} round trips) ...",
+        o.ticks.min(1_000_000)
+    );
+    // In its own thread: pinning the calling thread would narrow the affinity the engine's
+    // threads inherit.
+    let (cores, n) = (o.cores, o.ticks.min(1_000_000));
+    let floor = std::thread::spawn(move || floor(cores, n))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the floor thread panicked"))?;
+
+    let tag = format!("hotrisk-rt-{}", std::process::id());
+    let md_path = o.shm_dir.join(format!("{tag}-md"));
+    let orders_path = o.shm_dir.join(format!("{tag}-orders"));
+    let journal_path = o.shm_dir.join(format!("{tag}.journal"));
+    let cleanup = Cleanup(vec![
+        md_path.clone(),
+        orders_path.clone(),
+        journal_path.clone(),
+    ]);
+
+    let mut cfg = Config::default();
+    cfg.journal.path = journal_path.clone();
+    cfg.journal.capacity = (total * 2 + 16).next_power_of_two();
+    cfg.latency.out_dir = o.hist_dir.clone();
+    cfg.latency.interval_ms = 1000;
+    cfg.health.exit_on_eof = true;
+    cfg.threads.risk_core = Some(o.cores.1);
+    cfg.threads.gateway_core = Some(o.cores.1);
+    cfg.threads.reporter_core = None;
+    cfg.threads.idle = IdleKind::Auto;
+
+    // One long position per tick, liquidation prices one step apart below P0.
+    let positions: Vec<ThresholdPosition> = (0..total)
+        .map(|i| ThresholdPosition {
+            account: i as u32 + 1,
+            instrument: 0,
+            qty_e8: 100_000_000,
+            liq_price_e8: P0 - i as i64 * STEP,
+        })
+        .collect();
+    let core = ThresholdCore::new(positions, 50).map_err(anyhow::Error::msg)?;
+    let mut md_w = BroadcastWriter::<Msg>::create(&md_path, 1 << 16)
+        .with_context(|| format!("creating {}", md_path.display()))?;
+    let md = BroadcastReader::<Msg>::attach(&md_path)
+        .with_context(|| format!("attaching {}", md_path.display()))?;
+    let orders = SpscProducer::<Order>::create(&orders_path, 1 << 16)
+        .with_context(|| format!("creating {}", orders_path.display()))?;
+    let mut rx = SpscConsumer::<Order>::attach(&orders_path)
+        .with_context(|| format!("attaching {}", orders_path.display()))?;
+    let (journal, _) = JournalWriter::open(&journal_path, cfg.journal.capacity)
+        .with_context(|| format!("opening {}", journal_path.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let a0 = alloc::hot_allocations();
+    let running = start(
+        &cfg,
+        EngineInputs {
+            core,
+            md,
+            acct: None,
+            orders,
+            journal,
+            plan: RecoveryPlan::default(),
+        },
+        Arc::clone(&stop),
+    )
+    .context("starting the engine")?;
+    for n in &running.notes {
+        eprintln!("roundtrip: engine: {n}");
+    }
+    eprintln!(
+        "roundtrip: {} warm-up + {} timed round trips ...",
+        o.warmup, o.ticks
+    );
+
+    let (cores, warmup) = (o.cores, o.warmup);
+    let driver = std::thread::spawn(move || -> Result<(Histogram<u64>, f64)> {
+        if !pin(cores.0) {
+            eprintln!(
+                "roundtrip: warning: cannot pin the driver to core {}",
+                cores.0
+            );
+        }
+        let mut h = hist();
+        let mut t_start = Instant::now();
+        let mut last_beat = 0i64;
+        for i in 0..total {
+            if i == warmup {
+                t_start = Instant::now();
+            }
+            let mut m = Msg::market(MsgKind::MarkPrice, 0, 0, 0);
+            m.seq = i + 1;
+            m.body[0] = P0 - i as i64 * STEP;
+            let mut t = now_ns();
+            if t - last_beat > 10_000_000 {
+                md_w.heartbeat();
+                last_beat = t;
+                t = now_ns();
+            }
+            m.publish_ts = t;
+            md_w.publish(m);
+            let spin_start = Instant::now();
+            loop {
+                if let Some(ord) = rx.try_pop() {
+                    let dt = now_ns() - t;
+                    if ord.account != i as u32 + 1 {
+                        bail!(
+                            "tick {i}: order for account {} (expected {})",
+                            ord.account,
+                            i + 1
+                        );
+                    }
+                    if i >= warmup {
+                        let _ = h.record(dt.max(1) as u64);
+                    }
+                    break;
+                }
+                if spin_start.elapsed().as_secs() > 10 {
+                    bail!("tick {i}: no order within 10 s");
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let secs = t_start.elapsed().as_secs_f64();
+        md_w.close();
+        Ok((h, secs))
+    });
+    let driven = driver
+        .join()
+        .map_err(|_| anyhow::anyhow!("the driver thread panicked"))?;
+    if driven.is_err() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    let engine = running.wait().context("stopping the engine")?;
+    let (round_trip, seconds) = driven?;
+    drop(cleanup);
+    Ok(Outcome {
+        round_trip,
+        floor,
+        engine,
+        hot_allocations: alloc::hot_allocations() - a0,
+        seconds,
+    })
+}
+
+/// Removes the listed files when dropped.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Outcome {
+    /// The Markdown tables.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p);
+        s.push_str("| ns | min | p50 | p90 | p99 | p99.9 | p99.99 | max | count |\n|---|---|---|---|---|---|---|---|---|\n");
+        let mut line = |name: &str, h: &Histogram<u64>, div: u64| {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                h.min() / div,
+                q(h, 0.5) / div,
+                q(h, 0.9) / div,
+                q(h, 0.99) / div,
+                q(h, 0.999) / div,
+                q(h, 0.9999) / div,
+                h.max() / div,
+                h.len()
+            );
+        };
+        line("tick → order round trip", &self.round_trip, 1);
+        line("half round trip", &self.round_trip, 2);
+        line("cache-line ping-pong floor (round trip)", &self.floor, 1);
+        let ratio = q(&self.round_trip, 0.5) as f64 / q(&self.floor, 0.5).max(1) as f64;
+        let _ = writeln!(
+            s,
+            "\nRound-trip p50 / floor p50 = **{ratio:.2}x** (target ≤ 2x); round-trip p99.99 = **{:.2} µs** (target < 20 µs); {:.0} round trips/s; allocations on the engine's hot threads: **{}**.",
+            q(&self.round_trip, 0.9999) as f64 / 1000.0,
+            self.round_trip.len() as f64 / self.seconds.max(1e-9),
+            self.hot_allocations
+        );
+        let _ = writeln!(
+            s,
+            "\nEngine stages over the same run (ns):\n\n```text\n{}```",
+            self.engine.table
+        );
+        s
+    }
+}

@@ -1,0 +1,396 @@
+//! Seeded generation of a large snapshot (instruments file + positions file, the formats of
+//! [`crate::snapshot`]) for the demo, the end-to-end benchmark and `hotrisk-tools gen-accounts`.
+//!
+//! The accounts are leveraged around the synthetic feed's start prices
+//! ([`hotrisk_feed::source::synthetic::SynthInstrument::for_symbol`]) so that the feed's crash
+//! scenario (−10 % in one second) drives a realistic spread of them through maintenance:
+//!
+//! - every account holds `positions_per_account` positions in distinct instruments (chosen round
+//!   robin from a seeded offset), so each instrument holds about
+//!   `accounts × positions_per_account / instruments` positions;
+//! - a position's notional is log-uniform in `[notional_min, notional_max]` (quote; by default
+//!   500 to 5 000 000, so about a sixth of them sit in the 2.5 % maintenance bracket, where a
+//!   partial close frees more margin than it costs and the policy can choose a partial), rounded
+//!   to the lot (at least one lot); its entry price is the start price ± 0.1 %, on the tick grid;
+//! - `long_pct` % of positions are long (they lose in the crash), the rest short (they gain: the
+//!   auto-deleveraging counterparties);
+//! - leverage: `safe_pct` % of positions at 2–8× (they survive −10 %), the others at 10–100×
+//!   capped by the bracket's maximum leverage (liquidation prices spread over the first
+//!   0.5–10 % of the fall; the most leveraged reach
+//!   bankruptcy before the book can absorb them: backstop, and ADL once the small insurance fund
+//!   is spent);
+//! - `isolated_pct` % of positions are isolated (their margin = notional / leverage); a cross
+//!   account's wallet is Σ notional / leverage of its cross positions.
+//!
+//! Deterministic: the same [`GenConfig`] writes byte-identical files. Integer arithmetic only
+//! (the log-uniform draw bisects the range with integer square roots).
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use hotrisk_feed::fixed::{format_e8, E8};
+use hotrisk_feed::source::synthetic::SynthInstrument;
+
+use crate::snapshot::POSITIONS_MAGIC;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenConfig {
+    /// RNG seed.
+    pub seed: u64,
+    /// Number of accounts (ids `1..=accounts`).
+    pub accounts: u32,
+    /// Positions per account (distinct instruments; at most the number of symbols).
+    pub positions_per_account: u32,
+    /// Symbols (the synthetic feed's defaults give their start prices, ticks and lots).
+    pub symbols: Vec<String>,
+    /// Share of long positions, percent.
+    pub long_pct: u32,
+    /// Share of low-leverage (2–8×) positions, percent.
+    pub safe_pct: u32,
+    /// Share of isolated positions, percent.
+    pub isolated_pct: u32,
+    /// Smallest notional, quote units (E8).
+    pub notional_min_e8: i64,
+    /// Largest notional, quote units (E8).
+    pub notional_max_e8: i64,
+    /// Insurance fund, quote (E8).
+    pub insurance_fund_e8: i64,
+    /// Liquidation fee rate (E8).
+    pub liquidation_fee_rate_e8: i64,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            accounts: 10_000,
+            positions_per_account: 2,
+            symbols: ["BTCUSDT", "ETHUSDT", "SOLUSDT"].map(String::from).to_vec(),
+            long_pct: 75,
+            safe_pct: 40,
+            isolated_pct: 20,
+            notional_min_e8: 500 * E8,
+            notional_max_e8: 5_000_000 * E8,
+            insurance_fund_e8: 1_000_000 * E8,
+            liquidation_fee_rate_e8: E8 / 200,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenSummary {
+    /// The instruments file.
+    pub instruments_file: PathBuf,
+    /// The positions file.
+    pub positions_file: PathBuf,
+    /// Accounts written.
+    pub accounts: u64,
+    /// Positions written.
+    pub positions: u64,
+    /// Positions per instrument (index = instrument id).
+    pub per_instrument: Vec<u64>,
+    /// Long positions.
+    pub longs: u64,
+    /// Isolated positions.
+    pub isolated: u64,
+    /// Positions at 10× or more.
+    pub leveraged: u64,
+}
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    /// A file could not be written.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A parameter is out of range.
+    #[error("gen-accounts: {0}")]
+    Invalid(String),
+}
+
+/// SplitMix64: a small, fast, well-mixed deterministic generator (no dependency needed).
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi` (`lo <= hi`).
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        let span = (hi - lo) as u64 + 1;
+        lo + (self.next() % span) as i64
+    }
+
+    fn pct(&mut self, p: u32) -> bool {
+        (self.next() % 100) < u64::from(p)
+    }
+}
+
+/// `lo · (hi/lo)^(k/1024)` for a uniform `k`: log-uniform without floats, by bisection of the
+/// ratio with integer square roots (10 halvings).
+fn log_uniform(r: &mut Rng, lo: i64, hi: i64) -> i64 {
+    let (mut a, mut b) = (i128::from(lo), i128::from(hi));
+    let bits = r.next();
+    for i in 0..10 {
+        let mid = isqrt(a * b);
+        if bits >> i & 1 == 1 {
+            a = mid;
+        } else {
+            b = mid;
+        }
+    }
+    i64::try_from(a).unwrap_or(lo)
+}
+
+fn isqrt(n: i128) -> i128 {
+    if n < 2 {
+        return n;
+    }
+    // Newton's iteration from above: decreasing until it reaches floor(sqrt(n)).
+    let mut x = n;
+    let mut y = (x + 1) / 2;
+    while y < x {
+        x = y;
+        y = (x + n / x) / 2;
+    }
+    x
+}
+
+fn round_to(v: i64, step: i64) -> i64 {
+    (v / step) * step
+}
+
+/// The instruments file text (scenario format) for `cfg`'s symbols.
+pub fn instruments_toml(cfg: &GenConfig) -> String {
+    let mut s = format!(
+        "# generated by hotrisk (engine::generate); linear USDT perpetuals\ninsurance_fund = \"{}\"\n",
+        format_e8(cfg.insurance_fund_e8)
+    );
+    for sym in &cfg.symbols {
+        let i = SynthInstrument::for_symbol(sym);
+        let _ = write!(
+            s,
+            "\n[[instrument]]\nsymbol = \"{sym}\"\nkind = \"linear\"\ntick_size = \"{}\"\nlot_size = \"{}\"\ncontract_size = \"1\"\nmark_price = \"{}\"\nliquidation_fee_rate = \"{}\"\n",
+            format_e8(i.tick),
+            format_e8(i.lot),
+            format_e8(i.start_price),
+            format_e8(cfg.liquidation_fee_rate_e8)
+        );
+        for (cap, lev, mmr) in [
+            (Some("50000"), "125", "0.004"),
+            (Some("250000"), "100", "0.005"),
+            (Some("1000000"), "50", "0.01"),
+            (Some("10000000"), "20", "0.025"),
+            (None, "10", "0.05"),
+        ] {
+            s.push_str("\n  [[instrument.bracket]]\n");
+            if let Some(c) = cap {
+                let _ = writeln!(s, "  notional_cap = \"{c}\"");
+            }
+            let _ = writeln!(
+                s,
+                "  max_leverage = \"{lev}\"\n  maintenance_margin_rate = \"{mmr}\""
+            );
+        }
+    }
+    s
+}
+
+/// Writes `dir/instruments.toml` and `dir/positions.csv`.
+pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenError> {
+    let n_instr = cfg.symbols.len();
+    if n_instr == 0 || n_instr > 64 {
+        return Err(GenError::Invalid(format!(
+            "{n_instr} symbols: 1 to 64 expected"
+        )));
+    }
+    if cfg.positions_per_account == 0 || cfg.positions_per_account as usize > n_instr {
+        return Err(GenError::Invalid(format!(
+            "positions per account {}: 1 to {n_instr} (one per instrument) expected",
+            cfg.positions_per_account
+        )));
+    }
+    if cfg.accounts == 0 || cfg.accounts == u32::MAX {
+        return Err(GenError::Invalid("accounts: at least 1 expected".into()));
+    }
+    if cfg.notional_min_e8 <= 0 || cfg.notional_max_e8 < cfg.notional_min_e8 {
+        return Err(GenError::Invalid(
+            "notional range: 0 < min <= max expected".into(),
+        ));
+    }
+    let io = |file: &Path| {
+        let file = file.to_path_buf();
+        move |source| GenError::Io { file, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let instruments_file = dir.join("instruments.toml");
+    std::fs::write(&instruments_file, instruments_toml(cfg)).map_err(io(&instruments_file))?;
+    let positions_file = dir.join("positions.csv");
+    let f = File::create(&positions_file).map_err(io(&positions_file))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let specs: Vec<SynthInstrument> = cfg
+        .symbols
+        .iter()
+        .map(|s| SynthInstrument::for_symbol(s))
+        .collect();
+    let mut r = Rng(cfg.seed ^ 0x6A09_E667_F3BC_C908);
+    let mut sum = GenSummary {
+        instruments_file,
+        positions_file: positions_file.clone(),
+        accounts: 0,
+        positions: 0,
+        per_instrument: vec![0; n_instr],
+        longs: 0,
+        isolated: 0,
+        leveraged: 0,
+    };
+    let mut line = String::with_capacity(256);
+    let mut pos_lines = String::with_capacity(1024);
+    writeln!(w, "{POSITIONS_MAGIC}").map_err(io(&positions_file))?;
+    writeln!(
+        w,
+        "# seed {} | {} accounts x {} positions | long {}% safe {}% isolated {}%",
+        cfg.seed,
+        cfg.accounts,
+        cfg.positions_per_account,
+        cfg.long_pct,
+        cfg.safe_pct,
+        cfg.isolated_pct
+    )
+    .map_err(io(&positions_file))?;
+    for account in 1..=cfg.accounts {
+        let first = r.next() as usize % n_instr;
+        let mut wallet: i64 = 0;
+        pos_lines.clear();
+        for k in 0..cfg.positions_per_account as usize {
+            let id = (first + k) % n_instr;
+            let spec = &specs[id];
+            let notional = log_uniform(&mut r, cfg.notional_min_e8, cfg.notional_max_e8);
+            let entry = round_to(
+                spec.start_price + r.range(-1000, 1000) * (spec.start_price / 1_000_000),
+                spec.tick,
+            )
+            .max(spec.tick);
+            // qty = notional / entry, in E8, rounded down to the lot (at least one lot).
+            let qty_raw = i128::from(notional) * i128::from(E8) / i128::from(entry);
+            let qty = round_to(i64::try_from(qty_raw).unwrap_or(i64::MAX), spec.lot).max(spec.lot);
+            let long = r.pct(cfg.long_pct);
+            let lev = if r.pct(cfg.safe_pct) {
+                r.range(2, 8)
+            } else if long {
+                r.range(10, 100)
+            } else {
+                r.range(5, 50)
+            };
+            // At most the bracket's maximum leverage (by notional, as the brackets above).
+            let lev = lev.min(match notional / E8 {
+                n if n > 1_000_000 => 20,
+                n if n > 250_000 => 50,
+                n if n > 50_000 => 100,
+                _ => 125,
+            });
+            let value = i128::from(qty) * i128::from(entry) / i128::from(E8);
+            let margin = i64::try_from(value / i128::from(lev) + 1).unwrap_or(i64::MAX);
+            let signed = if long { qty } else { -qty };
+            sum.positions += 1;
+            sum.per_instrument[id] += 1;
+            sum.longs += u64::from(long);
+            sum.leveraged += u64::from(lev >= 10);
+            let sym = &cfg.symbols[id];
+            if r.pct(cfg.isolated_pct) {
+                sum.isolated += 1;
+                let _ = writeln!(
+                    pos_lines,
+                    "P,{account},{sym},{},{},isolated,{}",
+                    format_e8(signed),
+                    format_e8(entry),
+                    format_e8(margin)
+                );
+                // The wallet keeps a little free balance besides the isolated margin.
+                wallet = wallet.saturating_add(margin / 10);
+            } else {
+                let _ = writeln!(
+                    pos_lines,
+                    "P,{account},{sym},{},{},cross",
+                    format_e8(signed),
+                    format_e8(entry)
+                );
+                wallet = wallet.saturating_add(margin);
+            }
+        }
+        line.clear();
+        let _ = writeln!(line, "A,{account},{}", format_e8(wallet.max(E8)));
+        w.write_all(line.as_bytes()).map_err(io(&positions_file))?;
+        w.write_all(pos_lines.as_bytes())
+            .map_err(io(&positions_file))?;
+        sum.accounts += 1;
+    }
+    w.flush().map_err(io(&positions_file))?;
+    Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::load_snapshot;
+
+    #[test]
+    fn log_uniform_stays_in_range_and_spreads() {
+        let mut r = Rng(7);
+        let (lo, hi) = (500 * E8, 50_000 * E8);
+        let v: Vec<i64> = (0..2000).map(|_| log_uniform(&mut r, lo, hi)).collect();
+        assert!(v.iter().all(|&x| (lo..=hi).contains(&x)));
+        let below_5k = v.iter().filter(|&&x| x < 5_000 * E8).count();
+        // log-uniform: half the draws below the geometric mean (5000).
+        assert!((800..1200).contains(&below_5k), "{below_5k}");
+    }
+
+    #[test]
+    fn generated_snapshot_loads_and_is_deterministic() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = GenConfig {
+            accounts: 500,
+            ..GenConfig::default()
+        };
+        let s = write_snapshot(&cfg, d.path()).unwrap();
+        assert_eq!(s.accounts, 500);
+        assert_eq!(s.positions, 1000);
+        assert_eq!(s.per_instrument.iter().sum::<u64>(), 1000);
+        let snap = load_snapshot(&s.instruments_file, &s.positions_file).unwrap();
+        assert_eq!(snap.state.accounts(), 500);
+        assert_eq!(snap.insurance_fund_e8, Some(cfg.insurance_fund_e8));
+        let total: usize = (0..3).map(|i| snap.state.positions_in(i)).sum();
+        assert_eq!(total, 1000);
+        let first = std::fs::read(&s.positions_file).unwrap();
+        let d2 = tempfile::tempdir().unwrap();
+        let s2 = write_snapshot(&cfg, d2.path()).unwrap();
+        assert_eq!(first, std::fs::read(&s2.positions_file).unwrap());
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = GenConfig {
+            positions_per_account: 4,
+            ..GenConfig::default()
+        };
+        let e = write_snapshot(&cfg, d.path()).unwrap_err().to_string();
+        assert!(e.contains("positions per account 4"), "{e}");
+    }
+}

@@ -1,0 +1,608 @@
+//! Process orchestration for the demo and the end-to-end benchmark: unique shared-memory ring
+//! names, child processes with their output captured to files, waits with deadlines, and
+//! clean-up (children killed, rings removed) on every exit path.
+//!
+//! The pipeline is three processes over real `/dev/shm` rings:
+//!
+//! ```text
+//!  feed-handler ──md ring──┬──► engine (hotrisk run) ──order ring──► venue
+//!                          └──────────────────────────────────────► venue ──acct ring──► engine
+//! ```
+//!
+//! Start order matters because of who creates which ring: the feed-handler creates the md ring
+//! (and waits for its readers), the venue creates the account-event ring and waits for the order
+//! ring, the engine attaches md and acct and creates the order ring. [`wait_for_path`] sequences
+//! them. Nothing here is on a hot path; everything may allocate and block.
+//!
+//! Ownership: a [`Child`] kills and reaps its process when dropped unfinished, a [`RingSet`]
+//! removes its files when dropped, so an error or a panic in the caller leaves no stray process
+//! and no stray ring behind.
+#![deny(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why a launch step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A process could not be started or waited for, or a log file could not be created.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A process ran past its deadline (it was killed; its output is kept).
+    #[error("{name} did not finish within {secs:.1} s (killed); last output:\n{tail}")]
+    Timeout {
+        /// The process's name.
+        name: String,
+        /// The deadline in seconds.
+        secs: f64,
+        /// The end of its stdout and stderr.
+        tail: String,
+    },
+    /// A file another process should have created did not appear in time.
+    #[error("{path} did not appear within {secs:.1} s{why}")]
+    NotCreated {
+        /// The path waited for.
+        path: PathBuf,
+        /// The deadline in seconds.
+        secs: f64,
+        /// Context (e.g. a process that exited early, with its output).
+        why: String,
+    },
+}
+
+/// The three rings of one run, named uniquely (`/dev/shm/hotrisk-<tag>-<pid>-<nanos>-md` …) so
+/// concurrent runs never collide. Removed when dropped.
+#[derive(Debug)]
+pub struct RingSet {
+    /// Market-data broadcast ring.
+    pub md: PathBuf,
+    /// Account-event SPSC ring.
+    pub acct: PathBuf,
+    /// Order SPSC ring.
+    pub orders: PathBuf,
+}
+
+impl RingSet {
+    /// Fresh unique ring paths under `/dev/shm` (nothing is created here).
+    pub fn unique(tag: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let base = format!("/dev/shm/hotrisk-{tag}-{}-{nanos}", std::process::id());
+        Self {
+            md: PathBuf::from(format!("{base}-md")),
+            acct: PathBuf::from(format!("{base}-acct")),
+            orders: PathBuf::from(format!("{base}-orders")),
+        }
+    }
+
+    /// The three paths.
+    pub fn paths(&self) -> [&Path; 3] {
+        [&self.md, &self.acct, &self.orders]
+    }
+
+    /// Removes the ring files (missing files are fine).
+    pub fn remove(&self) {
+        for p in self.paths() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for RingSet {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A child process whose stdout and stderr go to `<log_dir>/<name>.out` / `.err` (files, not
+/// pipes, so a chatty child can never block on a full pipe). Killed and reaped if dropped before
+/// [`Child::wait`] returned.
+#[derive(Debug)]
+pub struct Child {
+    name: String,
+    child: Option<std::process::Child>,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+/// A finished child: its exit status and output.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The name given at spawn.
+    pub name: String,
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Everything it wrote on stdout.
+    pub stdout: String,
+    /// Everything it wrote on stderr.
+    pub stderr: String,
+    /// Wall time from spawn to exit (approximate: polled every millisecond).
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    /// Whether it exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The last `n` lines of stdout and stderr, for error messages.
+    pub fn tail(&self, n: usize) -> String {
+        tail_of(&self.stdout, &self.stderr, n)
+    }
+}
+
+fn tail_of(out: &str, err: &str, n: usize) -> String {
+    let pick = |s: &str| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    };
+    format!("--- stdout\n{}\n--- stderr\n{}", pick(out), pick(err))
+}
+
+/// The executable re-exec'd for the pipeline's roles: this process's own binary.
+pub fn current_exe() -> Result<PathBuf, LaunchError> {
+    std::env::current_exe().map_err(|source| LaunchError::Io {
+        what: "locating the current executable".into(),
+        source,
+    })
+}
+
+impl Child {
+    /// Spawns `exe args…` named `name`, logging into `log_dir` (created if needed).
+    pub fn spawn<I, S>(name: &str, exe: &Path, args: I, log_dir: &Path) -> Result<Self, LaunchError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let io = |what: String| move |source| LaunchError::Io { what, source };
+        std::fs::create_dir_all(log_dir).map_err(io(format!("creating {}", log_dir.display())))?;
+        let out = log_dir.join(format!("{name}.out"));
+        let err = log_dir.join(format!("{name}.err"));
+        let fo = File::create(&out).map_err(io(format!("creating {}", out.display())))?;
+        let fe = File::create(&err).map_err(io(format!("creating {}", err.display())))?;
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let child = Command::new(exe)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(fo)
+            .stderr(fe)
+            .spawn()
+            .map_err(io(format!("starting {name} ({})", exe.display())))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child: Some(child),
+            out,
+            err,
+        })
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its pid (0 once reaped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Whether it has exited (without reaping the output).
+    pub fn has_exited(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
+    fn read_output(&self) -> (String, String) {
+        (
+            std::fs::read_to_string(&self.out).unwrap_or_default(),
+            std::fs::read_to_string(&self.err).unwrap_or_default(),
+        )
+    }
+
+    /// The end of its output so far (for diagnostics while it runs).
+    pub fn tail(&self, n: usize) -> String {
+        let (o, e) = self.read_output();
+        tail_of(&o, &e, n)
+    }
+
+    /// Waits up to `limit` for it to exit; past the limit it is killed and
+    /// [`LaunchError::Timeout`] returned with its output.
+    pub fn wait(mut self, limit: Duration) -> Result<Finished, LaunchError> {
+        let start = Instant::now();
+        let mut c = self.child.take().expect("a Child is waited for once");
+        loop {
+            match c.try_wait() {
+                Ok(Some(status)) => {
+                    let (stdout, stderr) = self.read_output();
+                    return Ok(Finished {
+                        name: self.name.clone(),
+                        status,
+                        stdout,
+                        stderr,
+                        elapsed: start.elapsed(),
+                    });
+                }
+                Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(1)),
+                Ok(None) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    let (o, e) = self.read_output();
+                    return Err(LaunchError::Timeout {
+                        name: self.name.clone(),
+                        secs: limit.as_secs_f64(),
+                        tail: tail_of(&o, &e, 20),
+                    });
+                }
+                Err(source) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    return Err(LaunchError::Io {
+                        what: format!("waiting for {}", self.name),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Asks it to stop (SIGTERM), then waits up to `limit` (killed past it).
+    pub fn terminate(self, limit: Duration) -> Result<Finished, LaunchError> {
+        if let Some(c) = &self.child {
+            // A negative or zero pid would signal a process group: a spawned child's id is > 0.
+            if let Ok(pid) = libc::pid_t::try_from(c.id()) {
+                if pid > 0 {
+                    send_term(pid);
+                }
+            }
+        }
+        self.wait(limit)
+    }
+}
+
+#[allow(unsafe_code)]
+fn send_term(pid: libc::pid_t) {
+    // SAFETY: `kill` has no memory-safety preconditions; `pid` is a positive id of a child this
+    // process spawned and has not yet reaped, so it cannot name a recycled, unrelated process.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits until `path` exists, up to `limit`; fails early (with its output) if `watch` exits first.
+pub fn wait_for_path(
+    path: &Path,
+    limit: Duration,
+    mut watch: Option<&mut Child>,
+) -> Result<(), LaunchError> {
+    let start = Instant::now();
+    loop {
+        if path.exists() {
+            return Ok(());
+        }
+        if let Some(c) = watch.as_deref_mut() {
+            if c.has_exited() {
+                return Err(LaunchError::NotCreated {
+                    path: path.to_owned(),
+                    secs: start.elapsed().as_secs_f64(),
+                    why: format!(": {} exited first\n{}", c.name(), c.tail(20)),
+                });
+            }
+        }
+        if start.elapsed() >= limit {
+            return Err(LaunchError::NotCreated {
+                path: path.to_owned(),
+                secs: limit.as_secs_f64(),
+                why: String::new(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The command lines of one pipeline run (arguments after the executable; the rings are added
+/// by [`run_pipeline`]).
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// The executable providing the `feed-handler`, `venue` and `run` subcommands.
+    pub exe: PathBuf,
+    /// `feed-handler …` arguments before `--ring` (e.g. `["feed-handler", "synthetic", …]`).
+    pub feed_args: Vec<String>,
+    /// `run …` arguments besides the rings (snapshot, journal, hist dir, `--set`s).
+    pub engine_args: Vec<String>,
+    /// Instruments the venue keeps books for.
+    pub instruments: usize,
+    /// Where the processes' outputs go.
+    pub log_dir: PathBuf,
+    /// Deadline of the whole run.
+    pub timeout: Duration,
+}
+
+/// What the three processes printed and how they exited.
+#[derive(Debug)]
+pub struct PipelineOutput {
+    /// The feed-handler.
+    pub feed: Finished,
+    /// The venue.
+    pub venue: Finished,
+    /// The engine.
+    pub engine: Finished,
+}
+
+/// Runs feed-handler, venue and engine over `rings` until the feed ends and everything is
+/// drained; fails (killing the rest) when one of them fails or the deadline passes.
+pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutput, LaunchError> {
+    let deadline = Instant::now() + spec.timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let s = |p: &Path| p.display().to_string();
+    rings.remove();
+    // Feed-handler: creates the md ring and waits for two readers (venue, engine).
+    let mut feed_args = spec.feed_args.clone();
+    feed_args.extend([
+        "--ring".into(),
+        s(&rings.md),
+        "--wait-readers".into(),
+        "2".into(),
+        "--quiet".into(),
+    ]);
+    let mut feed = Child::spawn("feed-handler", &spec.exe, &feed_args, &spec.log_dir)?;
+    wait_for_path(&rings.md, left(), Some(&mut feed))?;
+    // Venue: reads md from the start, creates the acct ring, waits for the order ring.
+    let venue_args = vec![
+        "venue".to_owned(),
+        "--md-ring".into(),
+        s(&rings.md),
+        "--order-ring".into(),
+        s(&rings.orders),
+        "--acct-ring".into(),
+        s(&rings.acct),
+        "--instruments".into(),
+        spec.instruments.to_string(),
+    ];
+    let mut venue = Child::spawn("venue", &spec.exe, &venue_args, &spec.log_dir)?;
+    wait_for_path(&rings.acct, left(), Some(&mut venue))?;
+    let mut engine_args = vec![
+        "run".to_owned(),
+        "--md-ring".into(),
+        s(&rings.md),
+        "--acct-ring".into(),
+        s(&rings.acct),
+        "--order-ring".into(),
+        s(&rings.orders),
+        "--exit-on-eof".into(),
+        "--set".into(),
+        "rings.md_from_start=true".into(),
+    ];
+    engine_args.extend(spec.engine_args.iter().cloned());
+    let engine = Child::spawn("engine", &spec.exe, &engine_args, &spec.log_dir)?;
+    // Wait for all three; the first failure ends the run (the others are killed on drop).
+    let mut kids = [Some(feed), Some(venue), Some(engine)];
+    let mut done: [Option<Finished>; 3] = [None, None, None];
+    while done.iter().any(Option::is_none) {
+        let mut progressed = false;
+        for i in 0..3 {
+            let exited = kids[i].as_mut().is_some_and(Child::has_exited);
+            if exited {
+                let c = kids[i].take().expect("present");
+                let f = c.wait(Duration::from_secs(1))?;
+                if !f.success() {
+                    return Err(failed(&f));
+                }
+                done[i] = Some(f);
+                progressed = true;
+            }
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = kids.iter().flatten().map(|c| c.name().to_owned()).collect();
+            let tails: Vec<String> = kids
+                .iter()
+                .flatten()
+                .map(|c| format!("[{}]\n{}", c.name(), c.tail(10)))
+                .collect();
+            return Err(LaunchError::Timeout {
+                name: names.join(", "),
+                secs: spec.timeout.as_secs_f64(),
+                tail: tails.join("\n"),
+            });
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let [feed, venue, engine] = done.map(|f| f.expect("all finished"));
+    Ok(PipelineOutput {
+        feed,
+        venue,
+        engine,
+    })
+}
+
+fn failed(f: &Finished) -> LaunchError {
+    LaunchError::Io {
+        what: format!("{} exited with {}", f.name, f.status),
+        source: std::io::Error::other(f.tail(30)),
+    }
+}
+
+/// A complete synthetic run: generated accounts, the synthetic crash feed, the three processes,
+/// and everything read back (the demo's and `hotrisk-bench e2e`'s common core).
+#[derive(Debug, Clone)]
+pub struct SyntheticRun {
+    /// The executable providing `feed-handler`, `venue` and `run` (this one, or `hotrisk`).
+    pub exe: PathBuf,
+    /// Accounts to generate.
+    pub accounts: crate::generate::GenConfig,
+    /// The feed's scenario.
+    pub scenario: hotrisk_feed::source::synthetic::Scenario,
+    /// Simulated feed length, ms.
+    pub duration_ms: i64,
+    /// When the scenario's event starts, simulated ms.
+    pub event_at_ms: i64,
+    /// Simulated step, µs.
+    pub step_us: i64,
+    /// Book levels per side.
+    pub depth: usize,
+    /// Per-step volatility, ppm.
+    pub vol_ppm: i64,
+    /// `Some(speed)`: paced at the feed's timestamps × speed (`publish_ts` = scheduled time);
+    /// `None`: as fast as possible (saturating).
+    pub speed: Option<String>,
+    /// Report directory (snapshot/, logs/, engine.journal, latency.hlog, `<stage>.hgrm`).
+    pub out: PathBuf,
+    /// Extra `hotrisk run` arguments (`--set …`).
+    pub engine_extra: Vec<String>,
+    /// Deadline of the processes.
+    pub timeout: Duration,
+    /// Ring name tag (`/dev/shm/hotrisk-<tag>-…`).
+    pub tag: String,
+}
+
+/// What a [`SyntheticRun`] produced.
+#[derive(Debug)]
+pub struct SyntheticResult {
+    /// The generated snapshot.
+    pub snapshot: crate::generate::GenSummary,
+    /// Market-data records of the feed.
+    pub md_records: usize,
+    /// The processes' outputs.
+    pub processes: PipelineOutput,
+    /// The engine's histograms, read back from `latency.hlog`.
+    pub latency: crate::report::RunLatency,
+    /// Liquidations, read back from the journal.
+    pub liquidations: crate::outcome::Liquidations,
+    /// The engine's end-of-run summary lines (policy bookkeeping).
+    pub engine_summary: String,
+    /// The journal.
+    pub journal: PathBuf,
+    /// The rings used (already removed).
+    pub rings: [PathBuf; 3],
+}
+
+/// The engine's end-of-run summary: the lines after its latency table (which ends with a blank
+/// line) up to the `journal:` line.
+pub fn engine_summary(stdout: &str) -> String {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("== latency"))
+        .skip_while(|l| !l.trim().is_empty())
+        .take_while(|l| !l.starts_with("journal:"))
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
+pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
+    use hotrisk_feed::source::synthetic::{SynthConfig, Synthetic};
+    let snapshot = crate::generate::write_snapshot(&r.accounts, &r.out.join("snapshot"))
+        .map_err(|e| format!("generating accounts: {e}"))?;
+    // The feed, regenerated here (deterministic) for the trigger marks of the slippage figures.
+    let mut cfg = SynthConfig::new(r.accounts.seed, &r.accounts.symbols, r.scenario);
+    cfg.step_ns = r.step_us * 1_000;
+    cfg.depth = r.depth;
+    cfg.vol_ppm = r.vol_ppm;
+    cfg.duration_ns = r.duration_ms * 1_000_000;
+    cfg.event_at_ns = r.event_at_ms * 1_000_000;
+    let mut msgs: Vec<hotrisk_feed::wire::Msg> = Synthetic::new(cfg).collect();
+    hotrisk_feed::source::number(&mut msgs);
+    let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
+    let md_records = msgs.len();
+    drop(msgs);
+    let scenario = format!("{:?}", r.scenario).to_lowercase();
+    let mut feed_args: Vec<String> = [
+        "feed-handler",
+        "synthetic",
+        "--scenario",
+        &scenario,
+        "--symbols",
+        &r.accounts.symbols.join(","),
+        "--seed",
+        &r.accounts.seed.to_string(),
+        "--duration-ms",
+        &r.duration_ms.to_string(),
+        "--event-at-ms",
+        &r.event_at_ms.to_string(),
+        "--step-us",
+        &r.step_us.to_string(),
+        "--depth",
+        &r.depth.to_string(),
+        "--vol-ppm",
+        &r.vol_ppm.to_string(),
+        "--capacity",
+        &(md_records.next_power_of_two().max(1 << 16)).to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    match &r.speed {
+        Some(s) => feed_args.extend(["--speed".to_owned(), s.clone()]),
+        None => feed_args.push("--max-speed".to_owned()),
+    }
+    let journal = r.out.join("engine.journal");
+    let _ = std::fs::remove_file(&journal);
+    let mut engine_args = vec![
+        "--snapshot".to_owned(),
+        snapshot.instruments_file.display().to_string(),
+        "--positions".into(),
+        snapshot.positions_file.display().to_string(),
+        "--journal".into(),
+        journal.display().to_string(),
+        "--hist-dir".into(),
+        r.out.display().to_string(),
+        "--set".into(),
+        "latency.interval_ms=250".into(),
+        "--set".into(),
+        format!(
+            "journal.capacity={}",
+            (md_records as u64 * 2).next_power_of_two().max(1 << 20)
+        ),
+    ];
+    engine_args.extend(r.engine_extra.iter().cloned());
+    let spec = PipelineSpec {
+        exe: r.exe.clone(),
+        feed_args,
+        engine_args,
+        instruments: r.accounts.symbols.len(),
+        log_dir: r.out.join("logs"),
+        timeout: r.timeout,
+    };
+    let rings = RingSet::unique(&r.tag);
+    let ring_paths = [rings.md.clone(), rings.acct.clone(), rings.orders.clone()];
+    let run = run_pipeline(&spec, &rings);
+    rings.remove();
+    let processes = run.map_err(|e| e.to_string())?;
+    let latency = crate::report::RunLatency::from_hlog(&r.out.join("latency.hlog"))?;
+    let (_, records) =
+        crate::journal::read_journal(&journal).map_err(|e| format!("reading the journal: {e}"))?;
+    let liquidations = crate::outcome::Liquidations::from_journal(&records, &marks);
+    let engine_summary = engine_summary(&processes.engine.stdout);
+    Ok(SyntheticResult {
+        snapshot,
+        md_records,
+        processes,
+        latency,
+        liquidations,
+        engine_summary,
+        journal,
+        rings: ring_paths,
+    })
+}
