@@ -113,6 +113,7 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             step_us: 1_000,
             depth: 20,
             vol_ppm: 5,
+            level_lots: Some(5_000),
             speed,
             out: dir,
             engine_extra: Vec::new(),
