@@ -112,6 +112,7 @@ pub struct Child {
     child: Option<std::process::Child>,
     out: PathBuf,
     err: PathBuf,
+    started: Instant,
 }
 
 /// A finished child: its exit status and output.
@@ -125,7 +126,7 @@ pub struct Finished {
     pub stdout: String,
     /// Everything it wrote on stderr.
     pub stderr: String,
-    /// Wall time from spawn to exit (approximate: polled every millisecond).
+    /// Wall time from spawn to exit (approximate: polled every few milliseconds).
     pub elapsed: Duration,
 }
 
@@ -183,6 +184,7 @@ impl Child {
             child: Some(child),
             out,
             err,
+            started: Instant::now(),
         })
     }
 
@@ -231,7 +233,7 @@ impl Child {
                         status,
                         stdout,
                         stderr,
-                        elapsed: start.elapsed(),
+                        elapsed: self.started.elapsed(),
                     });
                 }
                 Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(1)),

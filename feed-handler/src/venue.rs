@@ -147,7 +147,11 @@ impl Venue {
                     // bankruptcy price); the book is not touched.
                     exec.filled_qty = order.qty;
                     exec.filled_value = i128::from(order.limit_price) * i128::from(order.qty);
-                    let signed = if side == Side::Buy { order.qty } else { -order.qty };
+                    let signed = if side == Side::Buy {
+                        order.qty
+                    } else {
+                        -order.qty
+                    };
                     reply(Msg {
                         seq: 0,
                         exch_ts: now,

@@ -191,7 +191,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.section("Liquidations").para(&liq.table());
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
-            .code(&summary);
+            .code(summary);
     }
     md.section("Dataset").para(&format!(
         "| | |\n|---|---|\n| accounts | {} |\n| positions | {} (per instrument: {:?}) |\n| long / isolated / ≥10x | {} / {} / {} |\n| seed | {} |\n| md records | {} |\n| instruments file | snapshot/instruments.toml |\n| positions file | snapshot/positions.csv |",
