@@ -46,6 +46,8 @@ pub struct OrderReport {
     pub limit_price: String,
     /// `partial`, `full`, `backstop` or `adl`.
     pub tier: String,
+    /// The liquidation-efficiency metrics of the order (see [`crate::policy::metrics`]).
+    pub metrics: crate::policy::scenario::MetricsReport,
 }
 
 /// One position's figures.
@@ -101,6 +103,18 @@ pub struct AccountReport {
 pub struct Report {
     /// Accounts in file order.
     pub accounts: Vec<AccountReport>,
+    /// Insurance fund before and after the policy's decisions (when the scenario has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insurance_fund: Option<FundReport>,
+}
+
+/// The insurance fund around the policy's decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FundReport {
+    /// Balance given by the scenario.
+    pub before: String,
+    /// Balance after backstops.
+    pub after: String,
 }
 
 /// Evaluates a scenario (orders left empty).
@@ -170,7 +184,11 @@ pub fn report(scenario: &Scenario, state: &MarginState) -> Report {
             orders: Vec::new(),
         });
     }
-    Report { accounts }
+    let insurance_fund = crate::policy::scenario::fill_orders(scenario, state, &mut accounts);
+    Report {
+        accounts,
+        insurance_fund,
+    }
 }
 
 impl Report {

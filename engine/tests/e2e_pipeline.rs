@@ -70,6 +70,15 @@ fn engine_emits_expected_orders_journal_and_hlog() {
     };
     assert_eq!(count("ring_read"), prices.len() as u64);
     assert_eq!(count("tick_to_order"), orders.len() as u64);
+    // HdrHistogram's own reader (Java HistogramLogProcessor) when the machine has it.
+    let check = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/hlog-check"))
+        .arg(sc.hist("a").join("latency.hlog"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "hlog-check failed: {said}");
+    eprintln!("{}", said.trim());
     for stage in [
         "ring_read",
         "decision",

@@ -23,10 +23,14 @@ use crate::capture::{self, CaptureReader, CaptureWriter};
 use crate::clock::now_ns;
 use crate::ring::broadcast::{BroadcastReader, BroadcastWriter, ReadOutcome};
 use crate::ring::idle::{Backoff, IdleStrategy};
+use crate::ring::layout::RingKind;
+use crate::ring::spsc::SpscConsumer;
 use crate::ring::RingInfo;
 use crate::source::pacing::{Pace, Pacer};
-use crate::source::publish::{publish_slice, utc, Progress};
-use crate::source::synthetic::{Scenario, SynthConfig, Synthetic};
+use crate::source::publish::{publish_slice, utc, Progress, Throttle};
+use crate::source::synthetic::{
+    instruments_from_toml, Scenario, SynthConfig, SynthInstrument, Synthetic,
+};
 use crate::source::{self, Format, Instruments, OnError};
 use crate::wire::Msg;
 
@@ -56,7 +60,8 @@ enum Command {
     Binance(TextArgs),
     /// Generate a seeded synthetic market (with a crash scenario) into the ring or a capture.
     Synthetic(SynthArgs),
-    /// Record every message of a ring into a native capture file.
+    /// Record every message of a ring (broadcast: as one more reader; SPSC: as its consumer)
+    /// into a native capture file.
     Capture(CaptureArgs),
 }
 
@@ -74,6 +79,14 @@ struct RingOut {
     /// Publish as fast as possible (publish_ts = actual time).
     #[arg(long)]
     max_speed: bool,
+    /// With --max-speed: read the clock once per N messages for publish_ts (faster; a stamp may
+    /// precede the true publish time by up to N−1 publishes, so latencies are only overstated).
+    #[arg(long, default_value_t = 1, requires = "max_speed")]
+    stamp_every: u32,
+    /// Never lap a reader: wait for the slowest attached reader when the ring is full (e.g. a
+    /// max-speed replay into an engine that must see every message).
+    #[arg(long)]
+    lossless: bool,
     /// Wait until this many readers have attached before publishing.
     #[arg(long, default_value_t = 0)]
     wait_readers: usize,
@@ -111,7 +124,9 @@ struct SynthArgs {
     /// Symbols, comma-separated (ignored with --instruments).
     #[arg(long, default_value = "BTCUSDT,ETHUSDT,SOLUSDT", value_delimiter = ',')]
     symbols: Vec<String>,
-    /// Instrument table (TOML or capture) giving the symbols.
+    /// Instrument table giving the symbols: the engine's instruments/scenario TOML (whose
+    /// mark_price, tick_size and lot_size, when present, set the start price, tick and lot) or a
+    /// capture.
     #[arg(long)]
     instruments: Option<PathBuf>,
     /// Start price overrides, e.g. `--price BTCUSDT=65000`.
@@ -208,7 +223,7 @@ fn pacer(out: &RingOut) -> Result<Pacer> {
     } else {
         Pace::parse_speed(&out.speed).map_err(anyhow::Error::msg)?
     };
-    Ok(Pacer::new(pace))
+    Ok(Pacer::new(pace).stamp_every(out.stamp_every))
 }
 
 fn open_ring(out: &RingOut) -> Result<BroadcastWriter<Msg>> {
@@ -261,6 +276,7 @@ fn replay(path: &Path, out: &RingOut) -> Result<()> {
     let total = reader.header().count;
     let mut pacer = pacer(out)?;
     let mut writer = open_ring(out)?;
+    let mut throttle = Throttle::new(out.lossless, 5_000_000_000);
     let mut progress = Progress::new(!out.quiet, Some(total));
     let mut buf = vec![Msg::market(crate::MsgKind::Heartbeat, 0, 0, 0); 1 << 14];
     let mut last_local = 0;
@@ -269,7 +285,13 @@ fn replay(path: &Path, out: &RingOut) -> Result<()> {
         if n == 0 {
             break;
         }
-        publish_slice(&mut writer, &buf[..n], &mut pacer, &mut progress);
+        publish_slice(
+            &mut writer,
+            &buf[..n],
+            &mut pacer,
+            &mut progress,
+            &mut throttle,
+        );
         last_local = buf[n - 1].local_ts;
     }
     finish(writer, &pacer, &progress, last_local);
@@ -287,8 +309,15 @@ fn text(format: Format, a: &TextArgs) -> Result<()> {
     }
     let mut pacer = pacer(&a.out)?;
     let mut writer = open_ring(&a.out)?;
+    let mut throttle = Throttle::new(a.out.lossless, 5_000_000_000);
     let mut progress = Progress::new(!a.out.quiet, Some(loaded.msgs.len() as u64));
-    publish_slice(&mut writer, &loaded.msgs, &mut pacer, &mut progress);
+    publish_slice(
+        &mut writer,
+        &loaded.msgs,
+        &mut pacer,
+        &mut progress,
+        &mut throttle,
+    );
     let last = loaded.msgs.last().map_or(0, |m| m.local_ts);
     eprintln!(
         "feed-handler: instruments (id = position): {}",
@@ -302,19 +331,29 @@ fn text(format: Format, a: &TextArgs) -> Result<()> {
 }
 
 fn synth_config(a: &SynthArgs) -> Result<SynthConfig> {
-    let symbols = match &a.instruments {
-        Some(p) => instruments_from(p)?.symbols().to_vec(),
-        None => a.symbols.clone(),
-    };
-    if symbols.is_empty() {
+    let mut cfg = SynthConfig::new(a.seed, &a.symbols, a.scenario);
+    if let Some(p) = &a.instruments {
+        let text = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
+        cfg.instruments = if capture::has_magic(&text) {
+            let syms = Instruments::from_path(p)?.symbols().to_vec();
+            syms.iter()
+                .map(|s| SynthInstrument::for_symbol(s))
+                .collect()
+        } else {
+            let text =
+                String::from_utf8(text).with_context(|| format!("{}: not UTF-8", p.display()))?;
+            instruments_from_toml(&p.display().to_string(), &text)?
+        };
+    }
+    if cfg.instruments.is_empty() {
         bail!("no symbols");
     }
-    let mut cfg = SynthConfig::new(a.seed, &symbols, a.scenario);
     for p in &a.prices {
         let (sym, price) = p
             .split_once('=')
             .with_context(|| format!("--price {p:?}: expected SYMBOL=PRICE"))?;
-        let price = crate::fixed::parse_e8(price).with_context(|| format!("--price {p:?}"))?;
+        let price =
+            crate::fixed::parse_e8(price).with_context(|| format!("--price {p:?}"))?;
         let inst = cfg
             .instruments
             .iter_mut()
@@ -366,8 +405,9 @@ fn synthetic(a: &SynthArgs) -> Result<()> {
     }
     let mut pacer = pacer(&a.ring)?;
     let mut writer = open_ring(&a.ring)?;
+    let mut throttle = Throttle::new(a.ring.lossless, 5_000_000_000);
     let mut progress = Progress::new(!a.ring.quiet, Some(msgs.len() as u64));
-    publish_slice(&mut writer, &msgs, &mut pacer, &mut progress);
+    publish_slice(&mut writer, &msgs, &mut pacer, &mut progress, &mut throttle);
     finish(
         writer,
         &pacer,
@@ -401,6 +441,39 @@ fn write_tardis(dir: &Path, symbols: &[String], msgs: &[Msg]) -> Result<()> {
     Ok(())
 }
 
+/// The ring being captured: either kind, polled the same way.
+enum RingSource {
+    Broadcast(BroadcastReader<Msg>),
+    Spsc(SpscConsumer<Msg>),
+}
+
+impl RingSource {
+    fn poll(&mut self) -> ReadOutcome<Msg> {
+        match self {
+            Self::Broadcast(r) => r.try_read(),
+            Self::Spsc(c) => match c.try_pop() {
+                Some(m) => ReadOutcome::Item(m),
+                None if c.is_closed() => ReadOutcome::Closed,
+                None => ReadOutcome::Empty,
+            },
+        }
+    }
+
+    fn producer_heartbeat_age_ns(&self) -> i64 {
+        match self {
+            Self::Broadcast(r) => r.producer_heartbeat_age_ns(),
+            Self::Spsc(c) => c.producer_heartbeat_age_ns(),
+        }
+    }
+
+    fn producer_pid(&self) -> u64 {
+        match self {
+            Self::Broadcast(r) => r.producer_pid(),
+            Self::Spsc(c) => c.producer_pid(),
+        }
+    }
+}
+
 fn capture_ring(a: &CaptureArgs) -> Result<()> {
     let symbols = match &a.instruments {
         Some(p) => instruments_from(p)?.symbols().to_vec(),
@@ -417,12 +490,26 @@ fn capture_ring(a: &CaptureArgs) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    let mut reader = if a.from_start {
-        BroadcastReader::<Msg>::attach_at(&a.ring, 1)
-    } else {
-        BroadcastReader::<Msg>::attach(&a.ring)
-    }
-    .with_context(|| format!("attaching to {}", a.ring.display()))?;
+    let kind = RingInfo::read(&a.ring)
+        .with_context(|| format!("reading {}", a.ring.display()))?
+        .geometry
+        .kind;
+    let mut reader = match kind {
+        RingKind::Broadcast => RingSource::Broadcast(
+            if a.from_start {
+                BroadcastReader::<Msg>::attach_at(&a.ring, 1)
+            } else {
+                BroadcastReader::<Msg>::attach(&a.ring)
+            }
+            .with_context(|| format!("attaching to {}", a.ring.display()))?,
+        ),
+        // An SPSC ring has one consumer, which the capture becomes (e.g. standing in for the
+        // matching engine on the order ring); it reads from the oldest unconsumed message.
+        RingKind::Spsc => RingSource::Spsc(
+            SpscConsumer::<Msg>::attach(&a.ring)
+                .with_context(|| format!("attaching to {}", a.ring.display()))?,
+        ),
+    };
     let mut w = CaptureWriter::create(&a.out, &symbols)?;
     let mut buf: Vec<Msg> = Vec::with_capacity(1 << 14);
     let mut idle = Backoff::new();
@@ -430,7 +517,7 @@ fn capture_ring(a: &CaptureArgs) -> Result<()> {
     let stale_ns = a.stale_ms as i64 * 1_000_000;
     let mut idle_since: Option<i64> = None;
     loop {
-        match reader.try_read() {
+        match reader.poll() {
             ReadOutcome::Item(mut m) => {
                 idle.reset();
                 idle_since = None;

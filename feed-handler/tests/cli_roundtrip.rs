@@ -196,3 +196,86 @@ fn synthetic_capture_is_deterministic() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+#[test]
+fn capture_consumes_an_spsc_ring() {
+    use hotrisk_feed::ring::spsc::SpscProducer;
+    use hotrisk_feed::wire::{Msg, MsgKind};
+    let dir = tempfile::tempdir().unwrap();
+    let ring = shm("spsc");
+    let mut p = SpscProducer::<Msg>::create(&ring, 64).unwrap();
+    let msgs: Vec<Msg> = (1..=10)
+        .map(|i| {
+            let mut m = Msg::market(MsgKind::Fill, 0, i, i);
+            m.seq = i as u64;
+            m.account = 3;
+            m.body = [i, 2 * i, 0];
+            m
+        })
+        .collect();
+    for m in &msgs {
+        p.try_push(*m).unwrap();
+    }
+    p.close();
+    let out = dir.path().join("acct.hrcap");
+    ok(bin()
+        .args(["capture", "--ring"])
+        .arg(&ring)
+        .arg("--out")
+        .arg(&out));
+    let _ = std::fs::remove_file(&ring);
+    let (_, back) = capture::CaptureReader::read_all(&out).unwrap();
+    assert_eq!(back, msgs);
+}
+
+#[test]
+fn lossless_replay_never_laps_a_slow_capture_through_a_tiny_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("synthetic.hrcap");
+    ok(bin()
+        .args([
+            "synthetic",
+            "--scenario",
+            "crash",
+            "--seed",
+            "9",
+            "--duration-ms",
+            "400",
+            "--out",
+        ])
+        .arg(&a));
+    let ring = shm("lossless");
+    let b = dir.path().join("b.hrcap");
+    let replay = bin()
+        .arg("replay")
+        .arg(&a)
+        .arg("--ring")
+        .arg(&ring)
+        .args([
+            "--capacity",
+            "16",
+            "--max-speed",
+            "--lossless",
+            "--wait-readers",
+            "1",
+            "--quiet",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    ok(bin()
+        .args(["capture", "--ring"])
+        .arg(&ring)
+        .arg("--out")
+        .arg(&b)
+        .arg("--instruments")
+        .arg(&a));
+    let out = replay.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&ring);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}

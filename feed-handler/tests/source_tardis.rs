@@ -191,9 +191,14 @@ fn gzip_input_reads_the_same_and_truncated_gzip_fails() {
     let cut = dir.path().join("cut.csv.gz");
     std::fs::write(&cut, &z[..z.len() * 2 / 3]).unwrap();
     for policy in [OnError::Stop, OnError::Skip] {
-        let e = load(Format::Tardis, std::slice::from_ref(&cut), &mut table(), policy)
-            .unwrap_err()
-            .to_string();
+        let e = load(
+            Format::Tardis,
+            std::slice::from_ref(&cut),
+            &mut table(),
+            policy,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("cut.csv.gz:") && e.contains("truncated"), "{e}");
     }
 }

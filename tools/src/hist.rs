@@ -82,6 +82,11 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
             .with_context(|| format!("{}: adding intervals", path.display()))?;
         entry.1.push((iv.start.as_secs_f64(), iv.hist));
     }
+    // hotrisk writes the end-to-end stage twice: tagged, and untagged for tools that read only
+    // untagged intervals. Show it once.
+    if by_tag.contains_key("tick_to_order") {
+        by_tag.remove("untagged");
+    }
     Ok(Loaded::Hlog(by_tag))
 }
 

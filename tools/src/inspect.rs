@@ -10,7 +10,8 @@
 //!   record kind, and its records (orders, account events, run starts), `--records N` of them.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::fmt::Write as _;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -30,6 +31,13 @@ pub(crate) struct Args {
     records: Option<usize>,
 }
 
+/// `writeln!` into the output buffer (writing to a `String` cannot fail).
+macro_rules! w {
+    ($o:expr, $($t:tt)*) => {{
+        let _ = writeln!($o, $($t)*);
+    }};
+}
+
 const RING_MAGIC: [u8; 8] = *b"HRKRING\0";
 const JOURNAL_MAGIC: [u8; 8] = *b"HOTRJRNL";
 
@@ -39,14 +47,14 @@ pub(crate) fn main(a: Args) -> Result<()> {
         .and_then(|mut f| f.read(&mut head))
         .with_context(|| format!("{}: cannot read", a.path.display()))?;
     let head = &head[..n];
+    let mut o = String::new();
     if head == RING_MAGIC {
         let info = RingInfo::read(&a.path)?;
-        print!("{info}");
-        Ok(())
+        let _ = write!(o, "{info}");
     } else if capture::has_magic(head) {
-        inspect_capture(&a.path, a.records.unwrap_or(0))
+        inspect_capture(&mut o, &a.path, a.records.unwrap_or(0))?;
     } else if head == JOURNAL_MAGIC {
-        inspect_journal(&a.path, a.records)
+        inspect_journal(&mut o, &a.path, a.records)?;
     } else {
         bail!(
             "{}:byte 0: not a ring, capture or journal (magic {:?}; expected {:?}, {:?} or {:?})",
@@ -56,6 +64,11 @@ pub(crate) fn main(a: Args) -> Result<()> {
             String::from_utf8_lossy(&capture::MAGIC),
             String::from_utf8_lossy(&JOURNAL_MAGIC),
         )
+    }
+    // One write; a closed pipe (`inspect ... | head`) is not an error.
+    match std::io::stdout().write_all(o.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
@@ -75,7 +88,7 @@ struct Summary {
     feed_latency_us: Vec<i64>,
 }
 
-fn inspect_capture(path: &Path, show: usize) -> Result<()> {
+fn inspect_capture(o: &mut String, path: &Path, show: usize) -> Result<()> {
     let mut r = CaptureReader::open(path)?;
     let h = r.header().clone();
     let mut s = Summary::default();
@@ -93,23 +106,27 @@ fn inspect_capture(path: &Path, show: usize) -> Result<()> {
             s.add(m);
         }
     }
-    println!("capture {}", path.display());
-    println!(
+    w!(o, "capture {}", path.display());
+    w!(
+        o,
         "  version {} · {} records × 64 B · header {} B",
-        h.version, h.count, h.header_len
+        h.version,
+        h.count,
+        h.header_len
     );
-    println!("  instruments ({}):", h.symbols.len());
+    w!(o, "  instruments ({}):", h.symbols.len());
     for (id, sym) in h.symbols.iter().enumerate() {
         let c = s.by_instrument.get(&(id as u16)).copied().unwrap_or(0);
-        println!("    {id:>5}  {sym:<16} {c} msgs");
+        w!(o, "    {id:>5}  {sym:<16} {c} msgs");
     }
     for (&id, &c) in &s.by_instrument {
         if usize::from(id) >= h.symbols.len() {
-            println!("    {id:>5}  (not in the symbol table) {c} msgs");
+            w!(o, "    {id:>5}  (not in the symbol table) {c} msgs");
         }
     }
     if let Some(fl) = s.first_local {
-        println!(
+        w!(
+            o,
             "  local time    {} → {} ({:.3} s)",
             utc(fl),
             utc(s.last_local),
@@ -117,10 +134,11 @@ fn inspect_capture(path: &Path, show: usize) -> Result<()> {
         );
     }
     if let Some(fe) = s.first_exch {
-        println!("  exchange time {} → {}", utc(fe), utc(s.last_exch));
+        w!(o, "  exchange time {} → {}", utc(fe), utc(s.last_exch));
     }
     if let Some(fs) = s.first_seq {
-        println!(
+        w!(
+            o,
             "  seq {fs} → {} ({})",
             s.last_seq,
             if s.seq_breaks == 0 {
@@ -131,17 +149,22 @@ fn inspect_capture(path: &Path, show: usize) -> Result<()> {
         );
     }
     if s.local_back > 0 {
-        println!("  WARNING: local time goes back {} time(s)", s.local_back);
+        w!(
+            o,
+            "  WARNING: local time goes back {} time(s)",
+            s.local_back
+        );
     }
-    println!("  by kind:");
+    w!(o, "  by kind:");
     for (k, c) in &s.by_kind {
-        println!("    {k:<16} {c}");
+        w!(o, "    {k:<16} {c}");
     }
     if !s.feed_latency_us.is_empty() {
         let v = &mut s.feed_latency_us;
         v.sort_unstable();
         let q = |p: usize| v[(v.len() - 1) * p / 1000];
-        println!(
+        w!(
+            o,
             "  feed latency (local − exchange): p50 {} µs · p99 {} µs · p99.9 {} µs · max {} µs",
             q(500),
             q(990),
@@ -150,7 +173,7 @@ fn inspect_capture(path: &Path, show: usize) -> Result<()> {
         );
     }
     for m in &shown {
-        println!("  {}", describe(m, &h.symbols));
+        w!(o, "  {}", describe(m, &h.symbols));
     }
     Ok(())
 }
@@ -214,11 +237,12 @@ fn describe(m: &Msg, symbols: &[String]) -> String {
     )
 }
 
-fn inspect_journal(path: &Path, show: Option<usize>) -> Result<()> {
+fn inspect_journal(o: &mut String, path: &Path, show: Option<usize>) -> Result<()> {
     use hotrisk_engine::journal::{read_journal, RecordKind};
     let (h, records) = read_journal(path)?;
-    println!("journal {}", path.display());
-    println!(
+    w!(o, "journal {}", path.display());
+    w!(
+        o,
         "  version {} · {} records of capacity {} · created {}",
         h.version,
         records.len(),
@@ -231,7 +255,8 @@ fn inspect_journal(path: &Path, show: Option<usize>) -> Result<()> {
             .filter(|r| r.record_kind() == Some(k))
             .count()
     };
-    println!(
+    w!(
+        o,
         "  orders {} · account events {} · run starts {}",
         count(RecordKind::Order),
         count(RecordKind::AccountEvent),
@@ -239,10 +264,10 @@ fn inspect_journal(path: &Path, show: Option<usize>) -> Result<()> {
     );
     let n = show.unwrap_or(records.len());
     for r in records.iter().take(n) {
-        println!("  {r}");
+        w!(o, "  {r}");
     }
     if n < records.len() {
-        println!("  ... {} more (use --records N)", records.len() - n);
+        w!(o, "  ... {} more (use --records N)", records.len() - n);
     }
     Ok(())
 }

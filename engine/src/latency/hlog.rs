@@ -66,7 +66,7 @@ impl<W: Write> HlogWriter<W> {
         })
     }
 
-    /// Appends one interval histogram tagged `tag` (no commas or spaces).
+    /// Appends one interval histogram tagged `tag` (no commas or spaces; `""` for untagged).
     pub fn write(
         &mut self,
         tag: &str,
@@ -77,7 +77,8 @@ impl<W: Write> HlogWriter<W> {
         let mut w = IntervalLogWriterBuilder::new()
             .begin_log_with(&mut self.out, &mut self.ser)
             .map_err(io::Error::other)?;
-        w.write_histogram(h, start_offset, length, Tag::new(tag))
+        let tag = if tag.is_empty() { None } else { Tag::new(tag) };
+        w.write_histogram(h, start_offset, length, tag)
             .map_err(|e| io::Error::other(e.to_string()))
     }
 

@@ -83,7 +83,9 @@ impl LatencyFiles {
         &self.dir
     }
 
-    /// Appends one interval (every stage with data) to the interval log.
+    /// Appends one interval to the interval log: every stage with data, tagged with its name,
+    /// and the end-to-end stage once more untagged — the histogram that tools reading only
+    /// untagged intervals (HdrHistogram's `HistogramLogProcessor` without `-tag`) show.
     pub fn write_interval(
         &mut self,
         h: &StageHistograms,
@@ -95,6 +97,10 @@ impl LatencyFiles {
             if !hist.is_empty() {
                 self.hlog.write(s.name(), start_offset, length, hist)?;
             }
+        }
+        let e2e = h.get(Stage::TickToOrder);
+        if !e2e.is_empty() {
+            self.hlog.write("", start_offset, length, e2e)?;
         }
         self.hlog.flush()
     }
@@ -226,8 +232,9 @@ mod tests {
         let back =
             super::super::hlog::read_hlog(&std::fs::read(dir.path().join("latency.hlog")).unwrap())
                 .unwrap();
-        assert_eq!(back.len(), 1);
+        assert_eq!(back.len(), 2, "tagged + untagged end to end");
         assert_eq!(back[0].tag.as_deref(), Some("tick_to_order"));
+        assert_eq!(back[1].tag, None);
         let prom = prometheus_text(&h, &CounterSnapshot::default());
         assert!(prom.contains("hotrisk_latency_ns{stage=\"tick_to_order\",quantile=\"0.99\"}"));
     }

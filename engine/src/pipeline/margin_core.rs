@@ -171,15 +171,33 @@ impl MarginCore {
         self.crossings.clear();
     }
 
-    /// Re-decides every breached unit of the accounts in `scratch` (or all when `all`).
+    /// Re-decides every breached unit (`all`), or those of the accounts in `scratch`: the
+    /// account's cross unit and its isolated positions, looked up in the breached set (linear in
+    /// the accounts' positions, never in the number of breached units).
     fn redecide(&mut self, all: bool, trig: TriggerInfo, out: &mut OrderSink) {
-        let mut i = 0;
-        while i < self.breached_list.len() {
-            let (a, u) = self.breached_list[i];
-            if all || self.scratch.contains(&a) {
+        if all {
+            let mut i = 0;
+            while i < self.breached_list.len() {
+                let (a, u) = self.breached_list[i];
                 self.decide(a, u, trig, out);
+                i += 1;
             }
-            i += 1;
+        } else {
+            let mut k = 0;
+            while k < self.scratch.len() {
+                let a = self.scratch[k];
+                k += 1;
+                if self.breached.contains_key(&(a, CROSS)) {
+                    self.decide(a, CROSS, trig, out);
+                }
+                // Isolated units: one per instrument the account holds isolated.
+                let n = self.state.instruments().len();
+                for i in 0..n as u16 {
+                    if self.breached.contains_key(&(a, i)) {
+                        self.decide(a, i, trig, out);
+                    }
+                }
+            }
         }
         self.scratch.clear();
     }

@@ -838,11 +838,16 @@ impl GatewayLoop {
                 continue;
             }
             let id = d.rec.id;
-            if self.published.contains_key(&id) {
+            if !self.published.is_empty() && self.published.contains_key(&id) {
                 bump(&self.counters.gateway.suppressed, 1);
                 continue;
             }
-            let index = match self.unpublished.remove(&id) {
+            let replayed = if self.unpublished.is_empty() {
+                None
+            } else {
+                self.unpublished.remove(&id)
+            };
+            let index = match replayed {
                 Some(i) => Some(i),
                 None => {
                     let mut rec = d.rec;

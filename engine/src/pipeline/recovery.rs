@@ -22,6 +22,11 @@
 //!   position. The account ring's consumer cursor lives in the ring file, so the account ring
 //!   resumes after the last event popped.
 //!
+//! # Assumption
+//! Market-data records carry `seq` equal to their ring sequence (the feed-handler numbers the
+//! stream from 1 into a fresh ring): the replay boundary compares orders' `trigger_seq` with ring
+//! positions.
+//!
 //! # Limits (documented, reported at start-up)
 //! - The md ring must still hold the records since the first run's start; if it has lapped them,
 //!   the gap is reported and orders that depended on the lost records may be missed. A production

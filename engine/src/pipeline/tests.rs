@@ -177,3 +177,48 @@ fn stop_flag_ends_a_live_run() {
     let s = running.wait().unwrap();
     assert_eq!(s.counters.ticks, 0);
 }
+
+#[test]
+fn prometheus_endpoint_serves_text() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cfg(dir.path());
+    cfg.health.exit_on_eof = false;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    cfg.latency.prometheus_port = Some(port);
+    let (mut w, md) = broadcast::channel::<Msg>(16).unwrap();
+    let (o_tx, _o_rx) = spsc::channel::<Order>(16).unwrap();
+    let (journal, _) = JournalWriter::open(&cfg.journal.path, 16).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start(
+        &cfg,
+        EngineInputs {
+            core: ThresholdCore::new(positions(), 0).unwrap(),
+            md,
+            acct: None,
+            orders: o_tx,
+            journal,
+            plan: RecoveryPlan::default(),
+        },
+        Arc::clone(&stop),
+    )
+    .unwrap();
+    let mut m = mark(100);
+    m.seq = 1;
+    m.publish_ts = now_ns();
+    w.publish(m);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    running.wait().unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+    assert!(body.contains("hotrisk_ticks_total 1"), "{body}");
+    assert!(body.contains("hotrisk_latency_ns{stage=\"ring_read\",quantile=\"0.99\"}"));
+}

@@ -28,6 +28,98 @@ use super::metrics::OrderMetrics;
 /// Most cross positions of one account the policy considers at once (one per instrument).
 pub const MAX_UNIT_POSITIONS: usize = 64;
 
+/// A margin unit read from the state into fixed stack arrays (no allocation).
+#[derive(Debug)]
+pub(crate) struct UnitBuf {
+    positions: [PositionView; MAX_UNIT_POSITIONS],
+    marks: [i64; MAX_UNIT_POSITIONS],
+    n: usize,
+    scope: ScopeView,
+}
+
+impl UnitBuf {
+    pub(crate) fn new() -> Self {
+        let empty = PositionView {
+            instrument: 0,
+            qty: 0,
+            entry: 0,
+            maintenance: 0,
+        };
+        Self {
+            positions: [empty; MAX_UNIT_POSITIONS],
+            marks: [0; MAX_UNIT_POSITIONS],
+            n: 0,
+            scope: ScopeView {
+                margin_balance: 0,
+                maintenance: 0,
+            },
+        }
+    }
+
+    /// Reads `account`'s unit (`CROSS` or an isolated position's instrument). `None`: no such
+    /// unit; `Some(liquidatable)` otherwise.
+    pub(crate) fn load(&mut self, state: &MarginState, account: u32, unit: u16) -> Option<bool> {
+        self.n = 0;
+        if unit == CROSS {
+            let acc = state.account(account)?;
+            let (positions, marks, n) = (&mut self.positions, &mut self.marks, &mut self.n);
+            state.for_each_position(account, |p| {
+                if p.mode == MarginMode::Cross && p.qty_e8 != 0 && *n < MAX_UNIT_POSITIONS {
+                    positions[*n] = PositionView {
+                        instrument: p.instrument,
+                        qty: p.qty_e8,
+                        entry: p.entry_e8,
+                        maintenance: e8_ceil(p.maintenance_margin),
+                    };
+                    marks[*n] = state.mark(p.instrument).unwrap_or(0);
+                    *n += 1;
+                }
+            });
+            self.scope = ScopeView {
+                margin_balance: e8_floor(acc.margin_balance),
+                maintenance: e8_ceil(acc.maintenance_margin),
+            };
+            self.finish();
+            Some(acc.liquidatable)
+        } else {
+            let p = state.position(account, unit)?;
+            if p.mode != MarginMode::Isolated {
+                return None;
+            }
+            self.positions[0] = PositionView {
+                instrument: p.instrument,
+                qty: p.qty_e8,
+                entry: p.entry_e8,
+                maintenance: e8_ceil(p.maintenance_margin),
+            };
+            self.marks[0] = state.mark(p.instrument).unwrap_or(0);
+            self.n = 1;
+            self.scope = ScopeView {
+                margin_balance: e8_floor(p.isolated_margin + p.unrealized_pnl),
+                maintenance: self.positions[0].maintenance,
+            };
+            self.finish();
+            Some(p.liquidatable)
+        }
+    }
+
+    /// The scope's maintenance is at least the sum of the rounded-up parts (consistent with the
+    /// per-position figures the tiers subtract).
+    fn finish(&mut self) {
+        let parts: i64 = self.positions[..self.n].iter().map(|p| p.maintenance).sum();
+        self.scope.maintenance = self.scope.maintenance.max(parts);
+    }
+
+    pub(crate) fn input(&self, account: u32) -> BreachInput<'_> {
+        BreachInput {
+            account,
+            scope: self.scope,
+            positions: &self.positions[..self.n],
+            marks: &self.marks[..self.n],
+        }
+    }
+}
+
 fn e8_floor(v: i128) -> i64 {
     super::spec::sat(money_to_e8(v, Round::Floor))
 }
@@ -94,79 +186,26 @@ impl Policy {
         if account as usize >= self.states.len() {
             return Outcome::Waiting(Wait::Nothing);
         }
-        let empty = PositionView {
-            instrument: 0,
-            qty: 0,
-            entry: 0,
-            maintenance: 0,
-        };
-        let mut positions = [empty; MAX_UNIT_POSITIONS];
-        let mut marks = [0i64; MAX_UNIT_POSITIONS];
-        let mut n = 0;
-        let scope = if unit == CROSS {
-            let Some(acc) = state.account(account) else {
-                return Outcome::Waiting(Wait::Nothing);
-            };
-            if !acc.liquidatable {
+        let mut buf = UnitBuf::new();
+        match buf.load(state, account, unit) {
+            Some(true) => {}
+            Some(false) => {
                 self.on_recovered(account);
                 return Outcome::Waiting(Wait::Nothing);
             }
-            state.for_each_position(account, |p| {
-                if p.mode == MarginMode::Cross && p.qty_e8 != 0 && n < MAX_UNIT_POSITIONS {
-                    positions[n] = PositionView {
-                        instrument: p.instrument,
-                        qty: p.qty_e8,
-                        entry: p.entry_e8,
-                        maintenance: e8_ceil(p.maintenance_margin),
-                    };
-                    marks[n] = state.mark(p.instrument).unwrap_or(0);
-                    n += 1;
-                }
-            });
-            ScopeView {
-                margin_balance: e8_floor(acc.margin_balance),
-                maintenance: e8_ceil(acc.maintenance_margin),
-            }
-        } else {
-            let Some(p) = state.position(account, unit) else {
-                return Outcome::Waiting(Wait::Nothing);
-            };
-            if !p.liquidatable || p.mode != MarginMode::Isolated {
-                self.on_recovered(account);
-                return Outcome::Waiting(Wait::Nothing);
-            }
-            positions[0] = PositionView {
-                instrument: p.instrument,
-                qty: p.qty_e8,
-                entry: p.entry_e8,
-                maintenance: e8_ceil(p.maintenance_margin),
-            };
-            marks[0] = state.mark(p.instrument).unwrap_or(0);
-            n = 1;
-            ScopeView {
-                margin_balance: e8_floor(p.isolated_margin + p.unrealized_pnl),
-                maintenance: positions[0].maintenance,
-            }
-        };
-        // The scope's maintenance as the sum of the rounded-up parts (consistent with the
-        // per-position figures the tiers subtract).
-        let scope = ScopeView {
-            maintenance: scope
-                .maintenance
-                .max(positions[..n].iter().map(|p| p.maintenance).sum()),
-            ..scope
-        };
-        let input = BreachInput {
-            account,
-            scope,
-            positions: &positions[..n],
-            marks: &marks[..n],
-        };
+            None => return Outcome::Waiting(Wait::Nothing),
+        }
+        let input = buf.input(account);
         self.on_breach(&input, trigger, out)
     }
 
     /// Refreshes `account`'s ADL ranks from the state.
     pub fn rank_adl(&mut self, state: &MarginState, account: u32) {
+        self.rank_adl_as(state, account, account);
+    }
+
+    /// [`Policy::rank_adl`] with the policy's id for the account given separately (dense ids).
+    pub(crate) fn rank_adl_as(&mut self, state: &MarginState, account: u32, id: u32) {
         let cross_mb = state
             .account(account)
             .map_or(0, |a| e8_floor(a.margin_balance));
@@ -184,7 +223,7 @@ impl Policy {
                 e8_ceil(p.notional),
                 mb,
             );
-            ranking.set(account, p.qty_e8, score);
+            ranking.set(id, p.qty_e8, score);
         });
     }
 }

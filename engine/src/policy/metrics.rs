@@ -127,21 +127,26 @@ impl InstrumentMetrics {
     }
 }
 
-/// Slippage of `price` vs `mark` for an order on a sell (`sell = true`) or buy, bps at E8.
+/// Slippage of `price` vs `mark` for an order on a sell (`sell = true`) or buy, bps at E8
+/// (rounded down).
 pub fn slippage_bps(mark: i64, price: i64, sell: bool) -> i64 {
     if mark <= 0 {
         return 0;
     }
     let d = if sell { mark - price } else { price - mark } as i128;
-    (d * 10_000 * hotrisk_feed::fixed::E8 as i128 / mark as i128) as i64
+    crate::policy::spec::floor_div(d * 10_000 * hotrisk_feed::fixed::E8 as i128, mark as i128)
+        as i64
 }
 
-/// `mm / mb` at E8, `i64::MAX` when `mb ≤ 0`.
+/// `mm / mb` at E8 (rounded down), `i64::MAX` when `mb ≤ 0`.
 pub fn margin_ratio(mm: i64, mb: i64) -> i64 {
     if mb <= 0 {
         i64::MAX
     } else {
-        let r = i128::from(mm) * i128::from(hotrisk_feed::fixed::E8) / i128::from(mb);
+        let r = crate::policy::spec::floor_div(
+            i128::from(mm) * i128::from(hotrisk_feed::fixed::E8),
+            i128::from(mb),
+        );
         r.min(i128::from(i64::MAX)) as i64
     }
 }

@@ -17,6 +17,7 @@
 //! | per-account state machine, order ids, timeouts | [`state`] |
 //! | efficiency metrics | [`metrics`] |
 //! | the margin core's state → the policy (`on_unit`, ADL ranks) | [`bridge`] |
+//! | `hotrisk risk`'s orders and metrics for a scenario | [`scenario`] |
 //!
 //! # Phases and ownership
 //! - **Set-up** ([`Policy::new`]) allocates everything: books and guards per instrument, the
@@ -38,6 +39,7 @@ pub mod guards;
 pub mod heap;
 pub mod insurance;
 pub mod metrics;
+pub mod scenario;
 pub mod sizing;
 pub mod spec;
 pub mod state;
@@ -431,6 +433,12 @@ impl Policy {
         let spec = self.specs[i];
         let q = pos.qty.unsigned_abs() as i64;
         let bp = spec.bankruptcy_price(sign, q, mark, mb);
+        if bp.is_none() && mb <= 0 {
+            // Bankrupt at every positive price (a short that lost more than its notional): no
+            // fill can avoid bad debt, so the fund takes the position at the mark and the
+            // negative balance is settled by the caller (`cover_negative`).
+            return self.backstop(input, k, mark, &mut order, m, deadline, out);
+        }
         let Some(limit) = sizing::limit_price(&spec, side, mark, self.cfg.tiers.slippage, bp)
         else {
             return Outcome::Waiting(Wait::Nothing);
@@ -644,8 +652,11 @@ impl Policy {
     }
 }
 
-/// `a·b/c` rounded down, saturating (c > 0).
+/// `a·b/c` rounded down, saturating (`c` is taken as at least 1).
 #[inline]
 fn sat_mul_div(a: i64, b: i64, c: i64) -> i64 {
-    spec::sat(i128::from(a) * i128::from(b) / i128::from(c.max(1)))
+    spec::sat(spec::floor_div(
+        i128::from(a) * i128::from(b),
+        i128::from(c.max(1)),
+    ))
 }

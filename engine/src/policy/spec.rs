@@ -251,15 +251,69 @@ impl InstrumentSpec {
 }
 
 /// `a / b` rounded towards −∞ (`b > 0`).
+///
+/// For `b < 2^32` and `|a| < 2^96` (every product of two bounded E8 values divided by a price, a
+/// quantity or the scale) this is long division in base 2^32 with two 64-bit divisions, which is
+/// several times cheaper than a 128-bit division and, when `b` is a constant such as `10^8`
+/// after inlining, becomes multiplications. Other operands take the general 128-bit path.
 #[inline]
 pub(crate) fn floor_div(a: i128, b: i128) -> i128 {
-    a.div_euclid(b)
+    if b == E8W {
+        return floor_e8(a);
+    }
+    if let (Ok(a64), Ok(b64)) = (i64::try_from(a), i64::try_from(b)) {
+        if b64 > 0 {
+            return i128::from(a64.div_euclid(b64));
+        }
+    }
+    let m = a.unsigned_abs();
+    if b <= 0 || b >= 1 << 32 || m >> 96 != 0 {
+        return a.div_euclid(b);
+    }
+    let d = b as u64;
+    let h = (m >> 32) as u64;
+    let l = (m as u64) & 0xFFFF_FFFF;
+    let (qh, rh) = (h / d, h % d);
+    let low = (rh << 32) | l;
+    let (ql, rl) = (low / d, low % d);
+    let q = (((qh as u128) << 32) | ql as u128) as i128;
+    if a >= 0 {
+        q
+    } else if rl == 0 {
+        -q
+    } else {
+        -q - 1
+    }
+}
+
+/// `⌊a / 10^8⌋`: the same long division with the divisor a constant, so that the two 64-bit
+/// divisions compile to multiplications (a hardware 64-bit `div` costs 30–90 cycles).
+#[inline(always)]
+pub(crate) fn floor_e8(a: i128) -> i128 {
+    const D: u64 = E8 as u64;
+    let m = a.unsigned_abs();
+    if m >> 96 != 0 {
+        return a.div_euclid(E8W);
+    }
+    let h = (m >> 32) as u64;
+    let l = (m as u64) & 0xFFFF_FFFF;
+    let (qh, rh) = (h / D, h % D);
+    let low = (rh << 32) | l;
+    let (ql, rl) = (low / D, low % D);
+    let q = (((qh as u128) << 32) | ql as u128) as i128;
+    if a >= 0 {
+        q
+    } else if rl == 0 {
+        -q
+    } else {
+        -q - 1
+    }
 }
 
 /// `a / b` rounded towards +∞ (`b > 0`).
 #[inline]
 pub(crate) fn ceil_div(a: i128, b: i128) -> i128 {
-    -(-a).div_euclid(b)
+    -floor_div(-a, b)
 }
 
 /// Saturates an `i128` into `i64` (values are bounded at load; saturation only guards).
@@ -343,6 +397,23 @@ mod tests {
         // at bp the loss equals the balance (to rounding)
         let loss = inv.close_loss(1, 100 * E8, 50_000 * E8, bp);
         assert!((loss - E8 / 10).abs() <= 2, "{loss}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_division_is_exact_by_the_scale(a in proptest::num::i128::ANY) {
+            proptest::prop_assert_eq!(floor_div(a, E8W), a.div_euclid(E8W));
+            let small = a >> 33;
+            proptest::prop_assert_eq!(floor_div(small, E8W), small.div_euclid(E8W));
+            proptest::prop_assert_eq!(ceil_div(small, E8W), -(-small).div_euclid(E8W));
+        }
+
+        #[test]
+        fn fast_division_matches_for_any_small_divisor(a in proptest::num::i128::ANY, b in 1i128..(1 << 33), shift in 0u32..64) {
+            let a = a >> shift;
+            proptest::prop_assert_eq!(floor_div(a, b), a.div_euclid(b));
+            proptest::prop_assert_eq!(ceil_div(a >> 1, b), -(-(a >> 1)).div_euclid(b));
+        }
     }
 
     #[test]

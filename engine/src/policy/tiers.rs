@@ -80,8 +80,11 @@ pub struct TierConfig {
 
 impl Default for TierConfig {
     fn default() -> Self {
+        // σ = 0.2%: below the lowest maintenance rates (0.4–0.5%) so that closing at the bound
+        // frees more maintenance than it costs and partials are possible; buffer 10%; full
+        // below half of maintenance.
         Self {
-            slippage: E8 / 100,
+            slippage: E8 / 500,
             buffer: E8 / 10,
             full_threshold: E8 / 2,
         }
@@ -162,19 +165,31 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
     // Per unit of quantity (1.0 = E8), at E8 money: notional at mark, loss vs limit, fee.
     let (np, lp, fp) = per_unit(spec, p);
     let brackets = spec.brackets();
-    let mut t = spec.bracket_of(spec.notional(q, p.mark));
+    let n0 = spec.notional(q, p.mark);
+    let mut t = spec.bracket_of(n0);
+    // Nothing closed yet: no loss, no fee, the whole position's maintenance.
+    let need0 = ceil_div(
+        (p.mm_others as i128 + spec.maintenance(n0) as i128) * (E8W + p.buffer as i128),
+        E8W,
+    );
+    let slack0 = sat(p.margin_balance as i128 - need0);
     let mut x_start = 0i64;
     let mut guess: Option<i64> = None;
     loop {
-        let slack = partial_slack(spec, p, x_start);
+        let slack = if x_start == 0 {
+            slack0
+        } else {
+            partial_slack(spec, p, x_start)
+        };
         if slack >= 0 {
             guess = Some(x_start);
             break;
         }
         // Slope of the slack per unit in this bracket (rounded down: the guess errs high).
+        // ⌊⌊v/E8⌋/E8⌋ = ⌊v/E16⌋, in two cheap divisions by the scale.
         let freed = floor_div(
-            np * brackets[t].mmr as i128 * (E8W + p.buffer as i128),
-            E8W * E8W,
+            floor_div(np * brackets[t].mmr as i128 * (E8W + p.buffer as i128), E8W),
+            E8W,
         );
         let k = freed - lp - fp;
         if k <= 0 {

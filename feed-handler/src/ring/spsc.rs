@@ -354,7 +354,8 @@ mod tests {
     fn wraps_many_times_with_64_byte_messages() {
         let (mut tx, mut rx) = channel::<crate::Msg>(8).unwrap();
         let mut next = 1u64;
-        for round in 0..1000u64 {
+        let rounds = if cfg!(miri) { 40 } else { 1000u64 };
+        for round in 0..rounds {
             for k in 0..5 {
                 let mut m = crate::Msg::market(crate::MsgKind::Trade, 3, 0, 0);
                 m.seq = round * 5 + k + 1;
@@ -367,7 +368,7 @@ mod tests {
                 next += 1;
             }
         }
-        assert_eq!(next, 5001);
+        assert_eq!(next, rounds * 5 + 1);
     }
 
     #[test]

@@ -7,7 +7,13 @@
 //! | native capture | [`crate::capture`] | the ring's own records behind a file header |
 //! | synthetic | [`synthetic`] | a seeded generator with named crash scenarios |
 //!
-//! and [`pacing`], which schedules publication by the captured local timestamps.
+//! and the publishing side: [`pacing`] (max speed, or the captured local timestamps × a speed
+//! factor, with the lateness of every message recorded) and [`publish`] (the hot loop into the
+//! broadcast ring: progress line, heartbeat, optional back-pressure from the slowest reader).
+//!
+//! The symbol → instrument id table is [`Instruments`]: from the engine's instruments TOML
+//! (`[[instrument]] symbol = ...`, id = position, other keys ignored), from a capture's symbol
+//! table, or assigned by first appearance; an unknown symbol in a fixed table is an error.
 //!
 //! # Phases and allocation
 //! Sources run **before** the publish loop: they parse and allocate freely (one `Vec` per file

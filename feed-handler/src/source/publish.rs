@@ -1,7 +1,8 @@
 //! The publish loop: messages → broadcast ring, paced, with a progress line and a heartbeat.
 //!
-//! This is the feed-handler's hot loop. Per message it does: one pacing check (a clock read at
-//! max speed; a scheduled wait when paced), one store of `publish_ts`, one
+//! This is the feed-handler's hot loop. Per message it does: one [`Throttle`] check (one
+//! subtraction unless `--lossless` finds the ring full), one pacing check (a clock read at max
+//! speed; a scheduled wait when paced), one store of `publish_ts`, one
 //! [`BroadcastWriter::publish`] (never blocks, never allocates). Every 65 536 messages (and while
 //! waiting for a paced message) it refreshes the ring's heartbeat and, at most once a second,
 //! prints a progress line on stderr. Sequence numbers are those of the input records (a native
@@ -100,6 +101,82 @@ pub fn utc(ns: i64) -> String {
     )
 }
 
+/// Optional back-pressure from the slowest reader (`feed-handler ... --lossless`).
+///
+/// The broadcast ring's writer never waits; a reader that falls a whole ring behind is lapped and
+/// reports the gap. For a max-speed replay into an engine that must see every message, the
+/// publisher can instead wait while publishing would overwrite the slowest registered reader's
+/// next message (`published − min_position ≥ capacity`). The positions are re-read only when the
+/// cached minimum says the ring may be full, so the common case costs one subtraction. A reader
+/// that makes no progress for `timeout_ns` (a stuck or dead process) ends the throttling with a
+/// warning: from then on it is lapped like any slow reader.
+#[derive(Debug)]
+pub struct Throttle {
+    enabled: bool,
+    timeout_ns: i64,
+    min: u64,
+}
+
+impl Throttle {
+    /// Throttling on (`enabled`) or off.
+    pub fn new(enabled: bool, timeout_ns: i64) -> Self {
+        Self {
+            enabled,
+            timeout_ns,
+            min: 0,
+        }
+    }
+
+    /// No throttling.
+    pub fn off() -> Self {
+        Self::new(false, 0)
+    }
+
+    #[inline]
+    fn before_publish(&mut self, w: &BroadcastWriter<Msg>) {
+        let p = w.published();
+        if !self.enabled || p - self.min < w.capacity() as u64 {
+            return;
+        }
+        self.wait(w, p);
+    }
+
+    #[cold]
+    fn wait(&mut self, w: &BroadcastWriter<Msg>, p: u64) {
+        let start = now_ns();
+        let mut spins = 0u32;
+        loop {
+            match w.min_reader_position() {
+                None => {
+                    // No reader to protect.
+                    self.min = p;
+                    return;
+                }
+                Some(m) if p - m < w.capacity() as u64 => {
+                    self.min = m;
+                    return;
+                }
+                Some(m) => {
+                    if now_ns() - start > self.timeout_ns {
+                        eprintln!(
+                            "feed-handler: warning: a reader of {} made no progress for {} ms (stuck at message {m}); no longer waiting for readers",
+                            w.path().display(),
+                            self.timeout_ns / 1_000_000
+                        );
+                        self.enabled = false;
+                        return;
+                    }
+                    spins += 1;
+                    if spins.is_multiple_of(1024) {
+                        w.heartbeat();
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
 /// Publishes `msgs` in order. Returns the number published.
 #[inline]
 pub fn publish_slice(
@@ -107,10 +184,15 @@ pub fn publish_slice(
     msgs: &[Msg],
     pacer: &mut Pacer,
     progress: &mut Progress,
+    throttle: &mut Throttle,
 ) -> u64 {
     for m in msgs {
         let mut m = *m;
-        m.publish_ts = pacer.wait(m.local_ts, || writer.heartbeat());
+        throttle.before_publish(writer);
+        m.publish_ts = pacer.wait(m.local_ts, || {
+            writer.heartbeat();
+            progress.tick(m.local_ts);
+        });
         writer.publish(m);
         progress.done += 1;
         if progress.done & 0xFFFF == 0 {

@@ -117,6 +117,56 @@ impl SynthInstrument {
     }
 }
 
+/// Synthetic instruments from the engine's instruments or scenario TOML (`[[instrument]]`
+/// tables, id = position): `symbol` is required; `mark_price` (the start price), `tick_size` and
+/// `lot_size`, exact decimal strings, are used when present, so the synthetic market starts where
+/// the accounts' snapshot is marked. Other keys are ignored; missing ones default as in
+/// [`SynthInstrument::for_symbol`].
+pub fn instruments_from_toml(
+    name: &str,
+    text: &str,
+) -> Result<Vec<SynthInstrument>, crate::source::InputError> {
+    use crate::source::{InputError, Instruments};
+    let table = Instruments::from_toml_str(name, text)?;
+    let value: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| InputError::file(name, format!("invalid TOML: {e}")))?;
+    let list = value
+        .get("instrument")
+        .and_then(toml::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut out = Vec::new();
+    for (i, sym) in table.symbols().iter().enumerate() {
+        let mut inst = SynthInstrument::for_symbol(sym);
+        let entry = &list[i];
+        for (key, field) in [
+            ("mark_price", &mut inst.start_price),
+            ("tick_size", &mut inst.tick),
+            ("lot_size", &mut inst.lot),
+        ] {
+            if let Some(v) = entry.get(key) {
+                let s = v.as_str().ok_or_else(|| {
+                    InputError::file(
+                        name,
+                        format!("instrument[{i}].{key}: expected a decimal string"),
+                    )
+                })?;
+                let x = crate::fixed::parse_e8(s)
+                    .map_err(|e| InputError::file(name, format!("instrument[{i}].{key}: {e}")))?;
+                if x <= 0 {
+                    return Err(InputError::file(
+                        name,
+                        format!("instrument[{i}].{key}: must be positive"),
+                    ));
+                }
+                *field = x;
+            }
+        }
+        out.push(inst);
+    }
+    Ok(out)
+}
+
 /// Generator configuration.
 #[derive(Debug, Clone)]
 pub struct SynthConfig {
@@ -436,6 +486,22 @@ mod tests {
         c.duration_ns = 2_500_000_000;
         c.step_ns = 10_000_000;
         c
+    }
+
+    #[test]
+    fn toml_instruments_take_mark_tick_and_lot() {
+        let t = "[[instrument]]\nsymbol = \"BTCUSDT\"\nmark_price = \"50000\"\ntick_size = \"0.5\"\n[[instrument.bracket]]\nx = 1\n[[instrument]]\nsymbol = \"ABC\"\n";
+        let v = instruments_from_toml("s.toml", t).unwrap();
+        assert_eq!(v[0].start_price, 50_000 * E8);
+        assert_eq!(v[0].tick, E8 / 2);
+        assert_eq!(v[0].lot, E8 / 1000);
+        assert_eq!(v[1], SynthInstrument::for_symbol("ABC"));
+        let e = instruments_from_toml("s.toml", "[[instrument]]\nsymbol = \"X\"\nmark_price = 5\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.toml: instrument[0].mark_price: expected a decimal string"
+        );
     }
 
     #[test]

@@ -372,8 +372,64 @@ fn ts_field(b: &[u8], what: &str) -> Result<i64, String> {
 }
 
 fn dec(b: &[u8], what: &str) -> Result<i64, String> {
+    if let Some(v) = fast_e8(b) {
+        return Ok(v);
+    }
     let s = std::str::from_utf8(b).map_err(|_| format!("{what} is not UTF-8"))?;
     parse_e8(s).map_err(|e| format!("{what}: {e}"))
+}
+
+/// The common case of [`parse_e8`] on bytes, without `i128`: an optional `-`, 1 to 10 integer
+/// digits, optionally a point and 1 to 8 fractional digits. Anything else (and every error) is
+/// `None`, and the caller falls back to [`parse_e8`], so the two always agree (a property test
+/// checks it).
+#[inline]
+pub fn fast_e8(b: &[u8]) -> Option<i64> {
+    let (neg, b) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(p) => (&b[..p], &b[p + 1..]),
+        None => (b, &b[b.len()..]),
+    };
+    if int.is_empty()
+        || int.len() > 10
+        || frac.len() > 8
+        || (frac.is_empty() && int.len() < b.len())
+    {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in int {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    let mut f: u64 = 0;
+    for &c in frac {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        f = f * 10 + u64::from(d);
+    }
+    const POW: [u64; 9] = [
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+        10,
+        1,
+    ];
+    // 10 integer digits × 10^8 < 10^18 < i64::MAX: no overflow possible.
+    let v = (v * 100_000_000 + f * POW[frac.len()]) as i64;
+    Some(if neg { -v } else { v })
 }
 
 fn positive(b: &[u8], what: &str) -> Result<i64, String> {
@@ -496,4 +552,45 @@ pub fn write_csv<W: std::io::Write>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fast_path_cases() {
+        assert_eq!(fast_e8(b"60000.1"), Some(6_000_010_000_000));
+        assert_eq!(fast_e8(b"-0.00000001"), Some(-1));
+        assert_eq!(fast_e8(b"7"), Some(700_000_000));
+        for bad in [
+            &b""[..],
+            b"-",
+            b".5",
+            b"7.",
+            b"1.2.3",
+            b"1e5",
+            b"0.000000001",
+            b"12345678901",
+            b"+1",
+        ] {
+            assert_eq!(fast_e8(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_exact_parser(s in "-?[0-9]{0,12}(\\.[0-9]{0,10})?") {
+            if let Some(v) = fast_e8(s.as_bytes()) {
+                prop_assert_eq!(parse_e8(&s), Ok(v));
+            }
+        }
+
+        #[test]
+        fn fast_path_takes_every_formatted_value_in_range(v in -99_999_999_999_999_999i64..99_999_999_999_999_999) {
+            let s = crate::fixed::format_e8(v);
+            prop_assert_eq!(fast_e8(s.as_bytes()), Some(v));
+        }
+    }
 }
