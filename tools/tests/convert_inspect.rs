@@ -187,3 +187,39 @@ fn inspect_shows_a_journal_from_the_engine() {
         "{text}"
     );
 }
+
+#[test]
+fn inspect_shows_a_ring_with_its_readers_lag() {
+    use hotrisk_feed::ring::broadcast::{BroadcastReader, BroadcastWriter, ReadOutcome};
+    use hotrisk_feed::wire::{Msg, MsgKind};
+    let dir = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let ring = dir.join(format!("hotrisk-test-inspect-{}", std::process::id()));
+    let mut w = BroadcastWriter::<Msg>::create(&ring, 64).unwrap();
+    let mut r = BroadcastReader::<Msg>::attach(&ring).unwrap();
+    for i in 0..10 {
+        w.publish(Msg::market(MsgKind::MarkPrice, 0, i, i));
+    }
+    w.heartbeat();
+    for _ in 0..4 {
+        assert!(matches!(r.try_read(), ReadOutcome::Item(_)));
+    }
+    let o = tools(&["inspect"], &[&ring]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let _ = std::fs::remove_file(&ring);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text.contains("kind broadcast"), "{text}");
+    assert!(
+        text.contains(&format!("producer pid {}", std::process::id())),
+        "{text}"
+    );
+    assert!(
+        text.contains("heartbeat") && text.contains("ms ago · open"),
+        "{text}"
+    );
+    assert!(text.contains("write cursor 10"), "{text}");
+    assert!(text.contains("read 4 · lag 6 · lost 0"), "{text}");
+}
