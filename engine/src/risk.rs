@@ -11,6 +11,8 @@
 //! [`crate::margin::math::liquidation_price`]. Trailing zeros trimmed. `orders` is filled by the
 //! liquidation policy (empty until it is wired in).
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 
 use hotrisk_feed::fixed::FixedDisplay;

@@ -26,6 +26,8 @@
 //! 1-based line and the field. About 40 bytes of text per position; loading parses ~10^6
 //! lines per second per core.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

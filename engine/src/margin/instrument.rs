@@ -5,6 +5,8 @@
 //! [`super::bounds`] so that no later operation on a position of this instrument can overflow, and
 //! derives the maintenance amounts (`cum`) of the bracket table, checking any that were given.
 
+#![forbid(unsafe_code)]
+
 use super::bounds::{MAX_BALANCE_E8, MAX_FACE_E16, MAX_PRICE_E8, MAX_TIERS, MIN_INVERSE_TICK_E8};
 use super::{Money, SpecError, E8};
 

@@ -10,6 +10,8 @@
 //! the PnL — linear `q·e` (exact), inverse `q·F/e` (floored). Keeping the basis instead of the
 //! entry price makes averaging on fills exact for linear and the PnL a difference of two terms.
 
+#![forbid(unsafe_code)]
+
 use super::{Instrument, Kind, Money, E8, MONEY_PER_E8};
 
 const E8_128: i128 = E8 as i128;

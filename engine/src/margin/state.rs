@@ -14,6 +14,8 @@
 //! Closing a position moves the table's last slot into the hole (dense arrays) and repoints the
 //! one link that referred to the moved slot.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use super::math::{self, Round};
@@ -1063,13 +1065,18 @@ fn check_balance(what: &'static str, v: i64) -> Result<(), StateError> {
 /// range, on the side where the unit's status could change, within which the position's slack
 /// contribution moves by at most `budget`. Conservative (never wider than the exact range).
 fn band_key(inst: &Instrument, q: i64, basis: Money, m0: i64, budget: Money, liq: bool) -> i64 {
-    let f0 = math::slack(inst, q, basis, m0);
+    // Only the debug check below needs the slack at m0.
+    let f0 = if cfg!(debug_assertions) {
+        math::slack(inst, q, basis, m0)
+    } else {
+        0
+    };
     let within = |m: i64| (math::slack(inst, q, basis, m) - f0).abs() <= budget;
     let (lo_bound, hi_bound) = (inst.min_mark_e8(), inst.max_mark_e8());
     // Healthy long and liquidatable short watch falls; the others watch rises.
     let below = (q > 0) != liq;
-    // A slope bound gives a candidate without search; rounding of U and MM costs at most 8
-    // units, hence the margin. Verified below; binary search if the candidate fails.
+    // A slope bound gives the edge without search; rounding of U and MM costs at most 8 units,
+    // hence the margin.
     let b = (budget - 8).max(0);
     let aq = i128::from(q).abs();
     let mmr_max = i128::from(inst.brackets().last().map_or(0, |x| x.mmr_e8));
@@ -1083,9 +1090,9 @@ fn band_key(inst: &Instrument, q: i64, basis: Money, m0: i64, budget: Money, liq
             )
             .unwrap_or(i128::MAX);
             if below {
-                (i128::from(m0) - dm).max(i128::from(lo_bound)) as i64
+                i128::from(m0).saturating_sub(dm).max(i128::from(lo_bound)) as i64
             } else {
-                (i128::from(m0) + dm).min(i128::from(hi_bound)) as i64
+                i128::from(m0).saturating_add(dm).min(i128::from(hi_bound)) as i64
             }
         }
         Kind::Inverse => {
@@ -1111,32 +1118,14 @@ fn band_key(inst: &Instrument, q: i64, basis: Money, m0: i64, budget: Money, liq
             }
         }
     };
-    let edge = if within(guess) {
-        guess
-    } else if below {
-        // Smallest m in [lo_bound, m0] with within(m); within(m0) holds.
-        let (mut bad, mut good) = (lo_bound - 1, m0);
-        while good - bad > 1 {
-            let mid = bad + (good - bad) / 2;
-            if within(mid) {
-                good = mid;
-            } else {
-                bad = mid;
-            }
-        }
-        good
-    } else {
-        let (mut good, mut bad) = (m0, hi_bound + 1);
-        while bad - good > 1 {
-            let mid = good + (bad - good) / 2;
-            if within(mid) {
-                good = mid;
-            } else {
-                bad = mid;
-            }
-        }
-        good
-    };
+    // The slope bound is a proof (|ΔU| ≤ |q|·|Δm| or |q|·F·|Δ(1/m)|, |ΔMM| ≤ MMR_max·|ΔN|, plus
+    // at most 8 units of rounding), so the guess is inside the exact band. Debug builds (all the
+    // tests) check it on every band computed.
+    debug_assert!(
+        within(guess),
+        "band edge {guess} not within budget {budget} (m0 {m0}, q {q})"
+    );
+    let edge = guess;
     if below {
         tick::key_below(edge)
     } else {
