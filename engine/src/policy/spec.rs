@@ -256,11 +256,16 @@ impl InstrumentSpec {
 /// quantity or the scale) this is long division in base 2^32 with two 64-bit divisions, which is
 /// several times cheaper than a 128-bit division and, when `b` is a constant such as `10^8`
 /// after inlining, becomes multiplications. Other operands take the general 128-bit path.
-#[inline]
+#[inline(always)]
 pub(crate) fn floor_div(a: i128, b: i128) -> i128 {
     if b == E8W {
         return floor_e8(a);
     }
+    floor_div_general(a, b)
+}
+
+#[inline(never)]
+fn floor_div_general(a: i128, b: i128) -> i128 {
     if let (Ok(a64), Ok(b64)) = (i64::try_from(a), i64::try_from(b)) {
         if b64 > 0 {
             return i128::from(a64.div_euclid(b64));
@@ -293,7 +298,7 @@ pub(crate) fn floor_e8(a: i128) -> i128 {
     const D: u64 = E8 as u64;
     let m = a.unsigned_abs();
     if m >> 96 != 0 {
-        return a.div_euclid(E8W);
+        return floor_e8_wide(a);
     }
     let h = (m >> 32) as u64;
     let l = (m as u64) & 0xFFFF_FFFF;
@@ -310,8 +315,14 @@ pub(crate) fn floor_e8(a: i128) -> i128 {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn floor_e8_wide(a: i128) -> i128 {
+    a.div_euclid(E8W)
+}
+
 /// `a / b` rounded towards +∞ (`b > 0`).
-#[inline]
+#[inline(always)]
 pub(crate) fn ceil_div(a: i128, b: i128) -> i128 {
     -floor_div(-a, b)
 }
