@@ -352,8 +352,7 @@ fn synth_config(a: &SynthArgs) -> Result<SynthConfig> {
         let (sym, price) = p
             .split_once('=')
             .with_context(|| format!("--price {p:?}: expected SYMBOL=PRICE"))?;
-        let price =
-            crate::fixed::parse_e8(price).with_context(|| format!("--price {p:?}"))?;
+        let price = crate::fixed::parse_e8(price).with_context(|| format!("--price {p:?}"))?;
         let inst = cfg
             .instruments
             .iter_mut()
