@@ -4,9 +4,11 @@
 //! ring and spins on the order ring until the liquidation order that tick causes arrives from
 //! the engine, whose risk and gateway threads are pinned to core B (the engine's own pipeline,
 //! [`hotrisk_engine::pipeline::start`], in this process; the rings are the same shared-memory
-//! files a separate process would map). Then the next tick. Each tick crosses exactly one
-//! position's liquidation price (the pipeline's threshold core: a mark through a precomputed
-//! liquidation price emits one reduce-only IOC order), so every tick produces exactly one order.
+//! files a separate process would map). Then the next tick. The engine runs the pipeline's
+//! threshold core (a mark through a precomputed liquidation price emits one reduce-only IOC
+//! order, O(1) work here): one position at liquidation price `L`; the ticks alternate `L − δ` and
+//! `L + δ`, and between two round trips (untimed) the driver sends a fill on the account-event
+//! ring that flips the position (long ↔ short), so every tick liquidates it once more.
 //!
 //! In the same run, the physical floor: a bare cache-line ping-pong between the same two cores
 //! (A stores `i`, B spins until it sees it and echoes it on a second 128-byte-padded line, A
@@ -125,6 +127,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
     let tag = format!("hotrisk-rt-{}", std::process::id());
     let md_path = o.shm_dir.join(format!("{tag}-md"));
     let orders_path = o.shm_dir.join(format!("{tag}-orders"));
+    let acct_path = o.shm_dir.join(format!("{tag}-acct"));
     let journal_path = o.shm_dir.join(format!("{tag}.journal"));
     let cleanup = Cleanup(vec![
         md_path.clone(),
@@ -143,20 +146,22 @@ pub fn run(o: &Options) -> Result<Outcome> {
     cfg.threads.reporter_core = None;
     cfg.threads.idle = IdleKind::Auto;
 
-    // One long position per tick, liquidation prices one step apart below P0.
-    let positions: Vec<ThresholdPosition> = (0..total)
-        .map(|i| ThresholdPosition {
-            account: i as u32 + 1,
-            instrument: 0,
-            qty_e8: 100_000_000,
-            liq_price_e8: P0 - i as i64 * STEP,
-        })
-        .collect();
+    // One position, flipped long ↔ short by a fill after each order (see the module docs).
+    let positions = vec![ThresholdPosition {
+        account: 1,
+        instrument: 0,
+        qty_e8: 100_000_000,
+        liq_price_e8: P0,
+    }];
     let core = ThresholdCore::new(positions, 50).map_err(anyhow::Error::msg)?;
     let mut md_w = BroadcastWriter::<Msg>::create(&md_path, 1 << 16)
         .with_context(|| format!("creating {}", md_path.display()))?;
     let md = BroadcastReader::<Msg>::attach(&md_path)
         .with_context(|| format!("attaching {}", md_path.display()))?;
+    let mut acct_w = SpscProducer::<Msg>::create(&acct_path, 1 << 12)
+        .with_context(|| format!("creating {}", acct_path.display()))?;
+    let acct = SpscConsumer::<Msg>::attach(&acct_path)
+        .with_context(|| format!("attaching {}", acct_path.display()))?;
     let orders = SpscProducer::<Order>::create(&orders_path, 1 << 16)
         .with_context(|| format!("creating {}", orders_path.display()))?;
     let mut rx = SpscConsumer::<Order>::attach(&orders_path)
@@ -170,7 +175,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         EngineInputs {
             core,
             md,
-            acct: None,
+            acct: Some(acct),
             orders,
             journal,
             plan: RecoveryPlan::default(),
@@ -201,12 +206,15 @@ pub fn run(o: &Options) -> Result<Outcome> {
             if i == warmup {
                 t_start = Instant::now();
             }
+            // Even ticks: the position is long, the mark goes below L; odd: short, above.
+            let long = i % 2 == 0;
             let mut m = Msg::market(MsgKind::MarkPrice, 0, 0, 0);
             m.seq = i + 1;
-            m.body[0] = P0 - i as i64 * STEP;
+            m.body[0] = if long { P0 - STEP } else { P0 + STEP };
             let mut t = now_ns();
             if t - last_beat > 10_000_000 {
                 md_w.heartbeat();
+                acct_w.heartbeat();
                 last_beat = t;
                 t = now_ns();
             }
@@ -216,10 +224,11 @@ pub fn run(o: &Options) -> Result<Outcome> {
             loop {
                 if let Some(ord) = rx.try_pop() {
                     let dt = now_ns() - t;
-                    if ord.account != i as u32 + 1 {
+                    if ord.account != 1 || ord.trigger_seq != i + 1 {
                         bail!(
-                            "tick {i}: order for account {} (expected {})",
+                            "tick {i}: order for account {} trigger {} (expected 1, {})",
                             ord.account,
+                            ord.trigger_seq,
                             i + 1
                         );
                     }
@@ -233,9 +242,27 @@ pub fn run(o: &Options) -> Result<Outcome> {
                 }
                 std::hint::spin_loop();
             }
+            // Untimed: flip the position with a fill and wait until the engine has taken it.
+            let mut f = Msg::market(MsgKind::Fill, 0, 0, 0);
+            f.account = 1;
+            f.seq = i + 1;
+            f.body = [if long { -200_000_000 } else { 200_000_000 }, m.body[0], 0];
+            f.publish_ts = now_ns();
+            while let Err(back) = acct_w.try_push(f) {
+                f = back;
+                std::hint::spin_loop();
+            }
+            let wait = Instant::now();
+            while acct_w.backlog() > 0 {
+                if wait.elapsed().as_secs() > 10 {
+                    bail!("tick {i}: the engine did not take the fill within 10 s");
+                }
+                std::hint::spin_loop();
+            }
         }
         let secs = t_start.elapsed().as_secs_f64();
         md_w.close();
+        acct_w.close();
         Ok((h, secs))
     });
     let driven = driver

@@ -112,6 +112,7 @@ pub struct Child {
     child: Option<std::process::Child>,
     out: PathBuf,
     err: PathBuf,
+    started: Instant,
 }
 
 /// A finished child: its exit status and output.
@@ -125,7 +126,7 @@ pub struct Finished {
     pub stdout: String,
     /// Everything it wrote on stderr.
     pub stderr: String,
-    /// Wall time from spawn to exit (approximate: polled every millisecond).
+    /// Wall time from spawn to exit (approximate: polled every few milliseconds).
     pub elapsed: Duration,
 }
 
@@ -183,6 +184,7 @@ impl Child {
             child: Some(child),
             out,
             err,
+            started: Instant::now(),
         })
     }
 
@@ -231,7 +233,7 @@ impl Child {
                         status,
                         stdout,
                         stderr,
-                        elapsed: start.elapsed(),
+                        elapsed: self.started.elapsed(),
                     });
                 }
                 Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(1)),
@@ -464,6 +466,8 @@ pub struct SyntheticRun {
     pub depth: usize,
     /// Per-step volatility, ppm.
     pub vol_ppm: i64,
+    /// Mean resting size of a book level, lots (`None`: the feed's default).
+    pub level_lots: Option<i64>,
     /// `Some(speed)`: paced at the feed's timestamps × speed (`publish_ts` = scheduled time);
     /// `None`: as fast as possible (saturating).
     pub speed: Option<String>,
@@ -521,6 +525,11 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     cfg.step_ns = r.step_us * 1_000;
     cfg.depth = r.depth;
     cfg.vol_ppm = r.vol_ppm;
+    if let Some(l) = r.level_lots {
+        for i in &mut cfg.instruments {
+            i.level_lots = l;
+        }
+    }
     cfg.duration_ns = r.duration_ms * 1_000_000;
     cfg.event_at_ns = r.event_at_ms * 1_000_000;
     let mut msgs: Vec<hotrisk_feed::wire::Msg> = Synthetic::new(cfg).collect();
@@ -553,6 +562,9 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     ]
     .map(String::from)
     .to_vec();
+    if let Some(l) = r.level_lots {
+        feed_args.extend(["--level-lots".to_owned(), l.to_string()]);
+    }
     match &r.speed {
         Some(s) => feed_args.extend(["--speed".to_owned(), s.clone()]),
         None => feed_args.push("--max-speed".to_owned()),

@@ -62,7 +62,9 @@ impl RunLatency {
             .filter(|n| self.total.contains_key(*n))
             .collect();
         for k in self.total.keys() {
-            if !v.contains(&k.as_str()) {
+            // Untagged intervals (a copy of a tagged stage for tools that read only untagged
+            // histograms) would be listed twice.
+            if k != "untagged" && !v.contains(&k.as_str()) {
                 v.push(k);
             }
         }

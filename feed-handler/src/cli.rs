@@ -144,6 +144,9 @@ struct SynthArgs {
     /// Per-step volatility in ppm.
     #[arg(long, default_value_t = 5)]
     vol_ppm: i64,
+    /// Mean resting size of a book level, in lots (default: the symbol's, 50).
+    #[arg(long)]
+    level_lots: Option<i64>,
     /// When the scenario's event starts, simulated ms after the start.
     #[arg(long, default_value_t = 1_000)]
     event_at_ms: i64,
@@ -349,8 +352,7 @@ fn synth_config(a: &SynthArgs) -> Result<SynthConfig> {
         let (sym, price) = p
             .split_once('=')
             .with_context(|| format!("--price {p:?}: expected SYMBOL=PRICE"))?;
-        let price =
-            crate::fixed::parse_e8(price).with_context(|| format!("--price {p:?}"))?;
+        let price = crate::fixed::parse_e8(price).with_context(|| format!("--price {p:?}"))?;
         let inst = cfg
             .instruments
             .iter_mut()
@@ -366,6 +368,14 @@ fn synth_config(a: &SynthArgs) -> Result<SynthConfig> {
         cfg.duration_ns = d * 1_000_000;
     }
     cfg.depth = a.depth;
+    if let Some(l) = a.level_lots {
+        if l <= 0 {
+            bail!("--level-lots must be positive");
+        }
+        for i in &mut cfg.instruments {
+            i.level_lots = l;
+        }
+    }
     cfg.vol_ppm = a.vol_ppm;
     cfg.event_at_ns = a.event_at_ms * 1_000_000;
     Ok(cfg)

@@ -9,6 +9,9 @@
 //!   each level taken produces one [`MsgKind::Fill`] at that level's exact price, then one
 //!   [`MsgKind::OrderAck`] (`Filled`, `Partial` or `Cancelled` for nothing filled) carrying the
 //!   filled quantity and the average price (rounded to E8 toward the account's disadvantage);
+//! - a backstop or ADL order ([`Tier::Backstop`], [`Tier::Adl`]) is an off-book transfer to the
+//!   insurance fund or the deleveraged counterparty: filled whole at its limit (the bankruptcy
+//!   price) in one fill, without touching the book;
 //! - a [`MsgKind::CancelAll`] is acknowledged `Cancelled` (the simulation holds no resting orders
 //!   of accounts);
 //! - a malformed order (unknown instrument, zero or negative quantity, not reduce-only, unknown
@@ -26,7 +29,7 @@ use crate::ring::broadcast::{BroadcastReader, ReadOutcome};
 use crate::ring::idle::{IdleStrategy, SpinThenYield};
 use crate::ring::spsc::{SpscConsumer, SpscProducer};
 use crate::ring::RingError;
-use crate::wire::{AckStatus, Msg, MsgKind, Order, Side, FLAG_REDUCE_ONLY};
+use crate::wire::{AckStatus, Msg, MsgKind, Order, Side, Tier, FLAG_REDUCE_ONLY};
 
 /// One instrument's full-depth book: price (E8) → quantity (E8).
 #[derive(Debug, Default, Clone)]
@@ -138,6 +141,33 @@ impl Venue {
                     && order.flags & FLAG_REDUCE_ONLY != 0
                     && order.limit_price > 0 =>
             {
+                if matches!(Tier::from_u8(order.tier), Some(Tier::Backstop | Tier::Adl)) {
+                    // Off-book transfers: the insurance fund (backstop) or the deleveraged
+                    // counterparty (ADL) takes the whole quantity at the order's price (the
+                    // bankruptcy price); the book is not touched.
+                    exec.filled_qty = order.qty;
+                    exec.filled_value = i128::from(order.limit_price) * i128::from(order.qty);
+                    let signed = if side == Side::Buy {
+                        order.qty
+                    } else {
+                        -order.qty
+                    };
+                    reply(Msg {
+                        seq: 0,
+                        exch_ts: now,
+                        local_ts: now,
+                        publish_ts: 0,
+                        kind: MsgKind::Fill as u8,
+                        aux: side as u8,
+                        instrument: order.instrument,
+                        account: order.account,
+                        body: [signed, order.limit_price, 0],
+                    });
+                    self.replies_sent += 1;
+                    reply(ack(AckStatus::Filled, &exec));
+                    self.replies_sent += 1;
+                    return exec;
+                }
                 let mut remaining = order.qty;
                 // A sell order takes bids from the highest down; a buy takes asks from the lowest up.
                 loop {

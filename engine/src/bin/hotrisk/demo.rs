@@ -50,6 +50,9 @@ pub(crate) struct Args {
     /// rate, free of coordinated omission).
     #[arg(long, default_value = "1")]
     speed: String,
+    /// Mean resting size of a synthetic book level, in lots (BTC: 0.001 lot).
+    #[arg(long, default_value_t = 5_000)]
+    level_lots: i64,
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 110)]
     timeout_s: u64,
@@ -128,6 +131,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         step_us: STEP_US,
         depth: DEPTH,
         vol_ppm: VOL_PPM,
+        level_lots: Some(a.level_lots),
         speed: Some(a.speed.clone()),
         out: out.clone(),
         engine_extra: Vec::new(),
@@ -187,7 +191,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.section("Liquidations").para(&liq.table());
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
-            .code(&summary);
+            .code(summary);
     }
     md.section("Dataset").para(&format!(
         "| | |\n|---|---|\n| accounts | {} |\n| positions | {} (per instrument: {:?}) |\n| long / isolated / ≥10x | {} / {} / {} |\n| seed | {} |\n| md records | {} |\n| instruments file | snapshot/instruments.toml |\n| positions file | snapshot/positions.csv |",
