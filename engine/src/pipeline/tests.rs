@@ -48,8 +48,19 @@ fn mark(px: i64) -> Msg {
 
 #[test]
 fn scripted_path_gives_expected_orders_and_journal() {
+    scripted_path(crate::config::GatewayMode::Auto);
+}
+
+#[test]
+fn scripted_path_same_with_gateway_thread_and_inline() {
+    scripted_path(crate::config::GatewayMode::Thread);
+    scripted_path(crate::config::GatewayMode::Inline);
+}
+
+fn scripted_path(gateway: crate::config::GatewayMode) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = cfg(dir.path());
+    let mut cfg = cfg(dir.path());
+    cfg.threads.gateway = gateway;
     let (mut w, md) = broadcast::channel::<Msg>(1024).unwrap();
     let (o_tx, mut o_rx) = spsc::channel::<Order>(1024).unwrap();
     let (journal, old) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
@@ -73,6 +84,11 @@ fn scripted_path_gives_expected_orders_and_journal() {
         plan: RecoveryPlan::default(),
     };
     let running = start(&cfg, inputs, Arc::new(AtomicBool::new(false))).unwrap();
+    match gateway {
+        crate::config::GatewayMode::Thread => assert!(!running.gateway_inline()),
+        crate::config::GatewayMode::Inline => assert!(running.gateway_inline()),
+        crate::config::GatewayMode::Auto => {}
+    }
     let s = running.wait().unwrap();
     let mut got = Vec::new();
     while let Some(o) = o_rx.try_pop() {
