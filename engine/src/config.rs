@@ -196,6 +196,13 @@ pub enum GatewayMode {
     Inline,
     /// Inline when the risk and gateway threads would share a core (same core, or unpinned on a
     /// machine of at most two cores), a thread otherwise.
+    ///
+    /// Not the default, because inline there is no decision queue between the decision and the
+    /// order ring: when the order ring is full the risk thread waits for room and reads no
+    /// account events meanwhile, so an order consumer that itself waits for room on the account
+    /// ring (the demo's simulated venue, under a liquidation cascade) deadlocks with it. Use
+    /// `inline`/`auto` where the order consumer never waits on the engine (the round-trip
+    /// benchmark), or give the order ring room for a whole cascade.
     Auto,
 }
 
@@ -255,7 +262,7 @@ impl Default for ThreadsConfig {
         Self {
             risk_core: Some(1),
             gateway_core: Some(1),
-            gateway: GatewayMode::Auto,
+            gateway: GatewayMode::Thread,
             reporter_core: Some(0),
             idle: IdleKind::Auto,
             spin_iterations: 256,

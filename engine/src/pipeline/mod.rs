@@ -15,7 +15,9 @@
 //! - **thread**: its own thread pops the decision queue. Right when risk and gateway each have a
 //!   core: the risk thread hands an order over in one queue store and goes back to the feed.
 //! - **inline**: the risk thread calls it right after each decision; there is no queue and no
-//!   gateway thread. Right when the two would share a core (the default on a 2-core machine):
+//!   gateway thread. Right when the two would share a core (`auto` on a 2-core machine; not the
+//!   default: without the queue's slack, a full order ring stops the risk thread, see
+//!   [`crate::config::GatewayMode::Auto`]):
 //!   there a hand-off only completes when the risk thread yields the core to the gateway, a
 //!   spin window plus a context switch (the round trip measured ~15 µs in `gateway_publish`).
 //!   Inline, the cost of the gateway is the journal append (a copy into the mapped file) and the

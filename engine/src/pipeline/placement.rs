@@ -5,7 +5,8 @@
 //! Two hot threads on one core hand every order over through the scheduler: the consumer only
 //! runs when the producer yields, so a hand-off costs a spin window plus a context switch
 //! (microseconds). When risk and gateway would share a core, [`GatewayMode::Auto`] therefore runs
-//! the gateway inline on the risk thread instead (one hot thread, no hand-off).
+//! the gateway inline on the risk thread instead (one hot thread, no hand-off); see its docs for
+//! why it is not the default.
 
 use crate::config::{GatewayMode, IdleKind, MemoryConfig, ThreadsConfig};
 
@@ -231,10 +232,7 @@ mod tests {
 
     #[test]
     fn shared_core_means_spin_then_yield() {
-        let cfg = ThreadsConfig {
-            gateway: GatewayMode::Thread,
-            ..ThreadsConfig::default() // risk 1, gateway 1, reporter 0, auto
-        };
+        let cfg = ThreadsConfig::default(); // risk 1, gateway 1, reporter 0, thread, auto idle
         let p = plan(&cfg, &[0, 1]);
         assert!(p.spin_then_yield);
         assert!(!p.gateway_inline);
@@ -261,8 +259,12 @@ mod tests {
 
     #[test]
     fn shared_core_runs_the_gateway_inline() {
-        // Default: risk and gateway on core 1, gateway auto.
-        let p = plan(&ThreadsConfig::default(), &[0, 1]);
+        // Risk and gateway on core 1, gateway auto.
+        let auto = ThreadsConfig {
+            gateway: GatewayMode::Auto,
+            ..ThreadsConfig::default()
+        };
+        let p = plan(&auto, &[0, 1]);
         assert!(p.gateway_inline);
         assert_eq!((p.risk, p.gateway), (Some(1), None));
         assert!(
@@ -277,12 +279,12 @@ mod tests {
             "2 cores: the other processes need the core"
         );
         // More cores: the single hot thread busy-spins.
-        let p = plan(&ThreadsConfig::default(), &[0, 1, 2, 3]);
+        let p = plan(&auto, &[0, 1, 2, 3]);
         assert!(p.gateway_inline && !p.spin_then_yield);
         // Distinct cores: a gateway thread, busy-spinning.
         let cfg = ThreadsConfig {
             gateway_core: Some(2),
-            ..ThreadsConfig::default()
+            ..auto.clone()
         };
         let p = plan(&cfg, &[0, 1, 2, 3]);
         assert!(!p.gateway_inline && !p.spin_then_yield);
