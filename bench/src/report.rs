@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hotrisk_bench::{e2e, roundtrip, scaling};
+use hotrisk_engine::config::GatewayMode;
 use hotrisk_engine::latency::plot::{draw_spectrum, spectrum_from_histogram};
 use hotrisk_engine::machine::Machine;
 use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown, RunLatency};
@@ -158,6 +159,20 @@ pub(crate) struct RoundtripArgs {
     /// Report directory (default `hotrisk-report-roundtrip-<time>`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The engine's gateway: `auto` (inline, risk and gateway share core B), `inline`, or
+    /// `thread` (a gateway thread on core B next to the risk thread: the hand-off through the
+    /// scheduler, for comparison).
+    #[arg(long, default_value = "auto", value_parser = parse_gateway)]
+    gateway: GatewayMode,
+}
+
+fn parse_gateway(s: &str) -> Result<GatewayMode, String> {
+    match s {
+        "auto" => Ok(GatewayMode::Auto),
+        "inline" => Ok(GatewayMode::Inline),
+        "thread" => Ok(GatewayMode::Thread),
+        _ => Err(format!("`{s}`: expected auto, inline or thread")),
+    }
 }
 
 pub(crate) fn roundtrip(a: &RoundtripArgs) -> Result<()> {
@@ -168,12 +183,21 @@ pub(crate) fn roundtrip(a: &RoundtripArgs) -> Result<()> {
         cores: a.cores,
         shm_dir: a.shm_dir.clone(),
         hist_dir: dir.join("engine"),
+        gateway: a.gateway,
     };
     let r = roundtrip::run(&o)?;
     let (mut md, _) = header("hotrisk-bench roundtrip", 3);
     md.para(&format!(
-        "Driver on core {}, engine risk + gateway threads on core {} (threshold core: each tick crosses one position's liquidation price). {} timed round trips after {} warm-up.",
-        a.cores.0, a.cores.1, a.ticks, a.warmup
+        "Driver on core {}, engine on core {}: {} (threshold core: each tick crosses one position's liquidation price). {} timed round trips after {} warm-up.",
+        a.cores.0,
+        a.cores.1,
+        if r.gateway_inline {
+            "the risk thread, gateway inline (journal + publish right after the decision, no hand-off)"
+        } else {
+            "risk and gateway threads, handing off through the decision queue"
+        },
+        a.ticks,
+        a.warmup
     ));
     let text = r.markdown();
     md.section("Round trip").para(&text);

@@ -2,7 +2,7 @@
 //!
 //! A driver thread pinned to core A publishes one mark tick into a real `/dev/shm` market-data
 //! ring and spins on the order ring until the liquidation order that tick causes arrives from
-//! the engine, whose risk and gateway threads are pinned to core B (the engine's own pipeline,
+//! the engine, whose risk and gateway work is pinned to core B (the engine's own pipeline,
 //! [`hotrisk_engine::pipeline::start`], in this process; the rings are the same shared-memory
 //! files a separate process would map). Then the next tick. The engine runs the pipeline's
 //! threshold core (a mark through a precomputed liquidation price emits one reduce-only IOC
@@ -13,6 +13,10 @@
 //! In the same run, the physical floor: a bare cache-line ping-pong between the same two cores
 //! (A stores `i`, B spins until it sees it and echoes it on a second 128-byte-padded line, A
 //! spins on that). No message path between two cores can beat it.
+//!
+//! With risk and gateway on one core the engine runs its gateway inline on the risk thread (see
+//! `hotrisk_engine::pipeline`): a hand-off between two threads of one core would cost a spin
+//! window plus a context switch per order. `--gateway thread` measures that configuration.
 //!
 //! Reported: round trip and half of it (percentiles, max), the floor, the ratio of the p50s, the
 //! engine's per-stage histograms, and the allocations counted on the engine's hot threads.
@@ -26,7 +30,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
-use hotrisk_engine::config::{Config, IdleKind};
+use hotrisk_engine::config::{Config, GatewayMode, IdleKind};
 use hotrisk_engine::journal::JournalWriter;
 use hotrisk_engine::pipeline::recovery::RecoveryPlan;
 use hotrisk_engine::pipeline::threshold::{ThresholdCore, ThresholdPosition};
@@ -51,6 +55,8 @@ pub struct Options {
     pub shm_dir: PathBuf,
     /// Where the engine writes its `.hlog`/`.hgrm`.
     pub hist_dir: PathBuf,
+    /// The engine's gateway placement (`Auto`: inline, since risk and gateway share core B).
+    pub gateway: GatewayMode,
 }
 
 /// What was measured.
@@ -66,6 +72,8 @@ pub struct Outcome {
     pub hot_allocations: u64,
     /// Wall time of the timed part, s.
     pub seconds: f64,
+    /// Whether the engine ran its gateway inline on the risk thread.
+    pub gateway_inline: bool,
 }
 
 fn hist() -> Histogram<u64> {
@@ -145,6 +153,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
     cfg.threads.gateway_core = Some(o.cores.1);
     cfg.threads.reporter_core = None;
     cfg.threads.idle = IdleKind::Auto;
+    cfg.threads.gateway = o.gateway;
 
     // One position, flipped long ↔ short by a fill after each order (see the module docs).
     let positions = vec![ThresholdPosition {
@@ -186,6 +195,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
     for n in &running.notes {
         eprintln!("roundtrip: engine: {n}");
     }
+    let gateway_inline = running.gateway_inline();
     eprintln!(
         "roundtrip: {} warm-up + {} timed round trips ...",
         o.warmup, o.ticks
@@ -280,6 +290,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         engine,
         hot_allocations: alloc::hot_allocations() - a0,
         seconds,
+        gateway_inline,
     })
 }
 

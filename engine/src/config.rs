@@ -183,6 +183,22 @@ pub enum IdleKind {
     Auto,
 }
 
+/// Where the gateway's work (journal the order, publish it on the order ring) runs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayMode {
+    /// A gateway thread of its own, fed by the decision queue (for machines with a core to
+    /// spare for it).
+    Thread,
+    /// On the risk thread, right after each decision: no queue, no hand-off between threads
+    /// (the journal write is a copy into the mapped file, the publish a store into the order
+    /// ring: no system call either way).
+    Inline,
+    /// Inline when the risk and gateway threads would share a core (same core, or unpinned on a
+    /// machine of at most two cores), a thread otherwise.
+    Auto,
+}
+
 /// Threads and cores.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -190,9 +206,11 @@ pub struct ThreadsConfig {
     /// Core of the risk thread (`"none"`: not pinned).
     #[serde(with = "core_id")]
     pub risk_core: Option<usize>,
-    /// Core of the gateway thread (`"none"`: not pinned).
+    /// Core of the gateway thread (`"none"`: not pinned). Ignored when the gateway runs inline.
     #[serde(with = "core_id")]
     pub gateway_core: Option<usize>,
+    /// Gateway on a thread of its own or inline on the risk thread (see [`GatewayMode`]).
+    pub gateway: GatewayMode,
     /// Core of the reporter thread (`"none"`: not pinned).
     #[serde(with = "core_id")]
     pub reporter_core: Option<usize>,
@@ -237,6 +255,7 @@ impl Default for ThreadsConfig {
         Self {
             risk_core: Some(1),
             gateway_core: Some(1),
+            gateway: GatewayMode::Auto,
             reporter_core: Some(0),
             idle: IdleKind::Auto,
             spin_iterations: 256,

@@ -187,19 +187,27 @@ impl MarginCore {
             while k < self.scratch.len() {
                 let a = self.scratch[k];
                 k += 1;
-                if self.breached.contains_key(&(a, CROSS)) {
-                    self.decide(a, CROSS, trig, out);
-                }
-                // Isolated units: one per instrument the account holds isolated.
-                let n = self.state.instruments().len();
-                for i in 0..n as u16 {
-                    if self.breached.contains_key(&(a, i)) {
-                        self.decide(a, i, trig, out);
-                    }
-                }
+                self.decide_account(a, trig, out);
             }
         }
         self.scratch.clear();
+    }
+
+    /// Decides every breached unit of `account`: its cross unit, then its isolated units in
+    /// instrument order (hash lookups: O(instruments), independent of how many units are
+    /// breached). Returns whether one of them waits for the notional budget.
+    fn decide_account(&mut self, account: u32, trig: TriggerInfo, out: &mut OrderSink) -> bool {
+        let mut budget_wait = false;
+        if self.breached.contains_key(&(account, CROSS)) {
+            budget_wait |= is_budget_wait(self.decide(account, CROSS, trig, out));
+        }
+        let n = self.state.instruments().len();
+        for i in 0..n as u16 {
+            if self.breached.contains_key(&(account, i)) {
+                budget_wait |= is_budget_wait(self.decide(account, i, trig, out));
+            }
+        }
+        budget_wait
     }
 
     fn push_scratch(&mut self, a: u32) {
@@ -233,17 +241,10 @@ impl RiskCore for MarginCore {
                 self.redecide(true, trig, out);
             }
             // Serve the notional-budget queue while budget is left.
+            // Each account popped is re-decided through its own units (looked up, O(instruments)),
+            // never by a scan of every breached unit.
             while let Some(a) = self.policy.next_waiting(e.instrument, trig.ts) {
-                let mut spent = false;
-                let mut i = 0;
-                while i < self.breached_list.len() {
-                    let (acc, u) = self.breached_list[i];
-                    if acc == a && is_budget_wait(self.decide(acc, u, trig, out)) {
-                        spent = true;
-                    }
-                    i += 1;
-                }
-                if spent {
+                if self.decide_account(a, trig, out) {
                     break;
                 }
             }

@@ -1,8 +1,13 @@
-//! Thread placement: which core each role runs on, whether hot roles share a core (then they must
-//! spin-then-yield), and memory locking. Failures are warnings that name the core or the limit;
-//! nothing here panics.
+//! Thread placement: which core each role runs on, whether the gateway runs on its own thread or
+//! inline on the risk thread, whether hot threads must spin-then-yield, and memory locking.
+//! Failures are warnings that name the core or the limit; nothing here panics.
+//!
+//! Two hot threads on one core hand every order over through the scheduler: the consumer only
+//! runs when the producer yields, so a hand-off costs a spin window plus a context switch
+//! (microseconds). When risk and gateway would share a core, [`GatewayMode::Auto`] therefore runs
+//! the gateway inline on the risk thread instead (one hot thread, no hand-off).
 
-use crate::config::{IdleKind, MemoryConfig, ThreadsConfig};
+use crate::config::{GatewayMode, IdleKind, MemoryConfig, ThreadsConfig};
 
 /// A thread role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +36,10 @@ impl Role {
 pub struct Placement {
     /// Core per role (after validation; `None` = unpinned).
     pub risk: Option<usize>,
-    /// Gateway core.
+    /// Gateway core (unused when `gateway_inline`).
     pub gateway: Option<usize>,
+    /// The gateway's work runs on the risk thread (no gateway thread, no decision queue).
+    pub gateway_inline: bool,
     /// Reporter core.
     pub reporter: Option<usize>,
     /// Whether the hot threads spin-then-yield (else busy-spin).
@@ -67,7 +74,23 @@ pub fn plan(cfg: &ThreadsConfig, available: &[usize]) -> Placement {
         // feed-handler need time too) will end up sharing one.
         _ => available.len() <= 2,
     };
-    if hot_share {
+    let gateway_inline = match cfg.gateway {
+        GatewayMode::Inline => true,
+        GatewayMode::Thread => false,
+        GatewayMode::Auto => hot_share,
+    };
+    if gateway_inline {
+        notes.push(format!(
+            "gateway: inline on the risk thread ({}): each order is journaled and published right after its decision, no hand-off",
+            match cfg.gateway {
+                GatewayMode::Inline => "threads.gateway = \"inline\"".to_string(),
+                _ => match (risk, gateway) {
+                    (Some(a), Some(b)) if a == b => format!("risk and gateway assigned core {a}"),
+                    _ => format!("{} usable core(s)", available.len()),
+                },
+            }
+        ));
+    } else if hot_share {
         notes.push(match (risk, gateway) {
             (Some(a), Some(b)) if a == b => {
                 format!("note: risk and gateway threads share core {a}")
@@ -78,7 +101,12 @@ pub fn plan(cfg: &ThreadsConfig, available: &[usize]) -> Placement {
             ),
         });
     }
-    for (role, core) in [(Role::Risk, risk), (Role::Gateway, gateway)] {
+    let hot_roles: &[(Role, Option<usize>)] = if gateway_inline {
+        &[(Role::Risk, risk)]
+    } else {
+        &[(Role::Risk, risk), (Role::Gateway, gateway)]
+    };
+    for &(role, core) in hot_roles {
         if let (Some(c), Some(r)) = (core, reporter) {
             if c == r {
                 notes.push(format!(
@@ -88,17 +116,25 @@ pub fn plan(cfg: &ThreadsConfig, available: &[usize]) -> Placement {
             }
         }
     }
+    // Must a hot thread yield when idle? Two hot threads on one core: yes. One (inline gateway):
+    // on a machine of at most two cores the other processes (feed-handler, venue) and the
+    // reporter need that core too.
+    let must_yield = if gateway_inline {
+        available.len() <= 2
+    } else {
+        hot_share
+    };
     let spin_then_yield = match cfg.idle {
         IdleKind::SpinThenYield => true,
         IdleKind::BusySpin => {
-            if hot_share {
+            if hot_share && !gateway_inline {
                 notes.push(
                     "warning: idle = busy-spin while hot threads share a core: progress relies on the scheduler's time slices".into(),
                 );
             }
             false
         }
-        IdleKind::Auto => hot_share,
+        IdleKind::Auto => must_yield,
     };
     notes.push(format!(
         "idle strategy: {}",
@@ -110,7 +146,8 @@ pub fn plan(cfg: &ThreadsConfig, available: &[usize]) -> Placement {
     ));
     Placement {
         risk,
-        gateway,
+        gateway: if gateway_inline { None } else { gateway },
+        gateway_inline,
         reporter,
         spin_then_yield,
         spins: cfg.spin_iterations,
@@ -194,9 +231,13 @@ mod tests {
 
     #[test]
     fn shared_core_means_spin_then_yield() {
-        let cfg = ThreadsConfig::default(); // risk 1, gateway 1, reporter 0, auto
+        let cfg = ThreadsConfig {
+            gateway: GatewayMode::Thread,
+            ..ThreadsConfig::default() // risk 1, gateway 1, reporter 0, auto
+        };
         let p = plan(&cfg, &[0, 1]);
         assert!(p.spin_then_yield);
+        assert!(!p.gateway_inline);
         assert!(
             p.notes.iter().any(|n| n.contains("share core 1")),
             "{:?}",
@@ -216,5 +257,42 @@ mod tests {
             .iter()
             .any(|n| n.contains("core 2 is not available")));
         assert!(p.spin_then_yield, "unpinned on 2 cores: share");
+    }
+
+    #[test]
+    fn shared_core_runs_the_gateway_inline() {
+        // Default: risk and gateway on core 1, gateway auto.
+        let p = plan(&ThreadsConfig::default(), &[0, 1]);
+        assert!(p.gateway_inline);
+        assert_eq!((p.risk, p.gateway), (Some(1), None));
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("inline on the risk thread")),
+            "{:?}",
+            p.notes
+        );
+        assert!(
+            p.spin_then_yield,
+            "2 cores: the other processes need the core"
+        );
+        // More cores: the single hot thread busy-spins.
+        let p = plan(&ThreadsConfig::default(), &[0, 1, 2, 3]);
+        assert!(p.gateway_inline && !p.spin_then_yield);
+        // Distinct cores: a gateway thread, busy-spinning.
+        let cfg = ThreadsConfig {
+            gateway_core: Some(2),
+            ..ThreadsConfig::default()
+        };
+        let p = plan(&cfg, &[0, 1, 2, 3]);
+        assert!(!p.gateway_inline && !p.spin_then_yield);
+        assert_eq!(p.gateway, Some(2));
+        // Forced inline even with a core to spare.
+        let cfg = ThreadsConfig {
+            gateway_core: Some(2),
+            gateway: GatewayMode::Inline,
+            ..ThreadsConfig::default()
+        };
+        assert!(plan(&cfg, &[0, 1, 2, 3]).gateway_inline);
     }
 }

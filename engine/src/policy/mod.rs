@@ -199,6 +199,10 @@ pub struct Policy {
     fund: InsuranceFund,
     adl: Vec<AdlRanking>,
     waiting: Vec<IndexedHeap>,
+    /// Accounts with an order (or a state) that [`AccountStates::expire`] must see at its
+    /// deadline, keyed by the negated deadline (earliest on top): lets [`Policy::on_time`] skip
+    /// the expiry scan on every record where nothing is due (O(1) instead of O(outstanding)).
+    deadlines: IndexedHeap,
     metrics: Vec<InstrumentMetrics>,
 }
 
@@ -221,6 +225,7 @@ impl Policy {
             waiting: (0..n)
                 .map(|_| IndexedHeap::with_capacity(accounts))
                 .collect(),
+            deadlines: IndexedHeap::with_capacity(accounts),
             metrics: vec![InstrumentMetrics::default(); n],
             specs,
         }
@@ -343,8 +348,26 @@ impl Policy {
 
     /// Gives up outstanding orders older than the ack timeout at record time `now`; each such
     /// account is passed to `reevaluate`.
+    ///
+    /// Called for every record, so it must not cost O(outstanding orders) each time: the
+    /// earliest pending deadline is kept in a heap, and the expiry pass of [`AccountStates`]
+    /// runs only at a record where at least one deadline has passed (O(1) otherwise). The
+    /// accounts whose deadline passed then leave the heap (O(log n) each).
     pub fn on_time(&mut self, now: i64, reevaluate: impl FnMut(u32)) {
+        if !self.deadline_due(now) {
+            return;
+        }
         self.states.expire(now, reevaluate);
+        while self.deadline_due(now) {
+            self.deadlines.pop();
+        }
+    }
+
+    /// Whether the earliest pending deadline is before `now` (the `expire` condition).
+    #[inline]
+    fn deadline_due(&self, now: i64) -> bool {
+        // The key is the negated deadline (never `i64::MIN`, see `emit`): negating it is exact.
+        self.deadlines.peek().is_some_and(|(_, key)| now > -key)
     }
 
     /// The account waiting on `instrument`'s budget with the worst margin ratio, if at least one
@@ -368,6 +391,10 @@ impl Policy {
         let status = AckStatus::from_u8(msg.aux)?;
         let [oid, filled, avg] = msg.body;
         let effect = self.states.ack(msg.account, oid as u64, status, filled)?;
+        if self.states.can_send(msg.account) {
+            // Nothing left for `expire` to do at the order's deadline.
+            self.deadlines.remove(msg.account);
+        }
         let i = effect.instrument as usize;
         let fee = if filled > 0 && avg > 0 && matches!(effect.tier, Tier::Partial | Tier::Full) {
             self.specs[i].liquidation_fee(filled, avg, margin_left)
@@ -663,6 +690,8 @@ impl Policy {
             order.qty,
             deadline,
         );
+        // `saturating_neg` keeps the key above `i64::MIN` (see `deadline_due`).
+        self.deadlines.upsert(account, deadline.saturating_neg());
         self.metrics[order.instrument as usize].record(m, order.qty);
         out(*order, *m);
     }
