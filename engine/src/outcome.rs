@@ -55,8 +55,12 @@ pub struct Liquidations {
     pub orders_by_tier: [u64; 5],
     /// Distinct accounts that received at least one liquidation order (cancel-alls excluded).
     pub accounts: u64,
-    /// Acknowledgements applied, by status: filled, partial, cancelled (nothing filled), rejected.
+    /// Acknowledgements of liquidation orders applied, by status: filled, partial, cancelled
+    /// (nothing filled), rejected.
     pub acks: [u64; 4],
+    /// Acknowledgements of cancel-alls (counted apart: a cancel-all's ack always says
+    /// `Cancelled`, which is not an unfilled order).
+    pub cancel_acks: u64,
     /// Fill events applied.
     pub fills: u64,
     /// Notional filled (Σ qty × average price, quote, E8).
@@ -81,6 +85,7 @@ impl Liquidations {
         // order id → (side, instrument, trigger seq)
         let mut orders: HashMap<u64, (u8, u16, u64)> = HashMap::new();
         let mut accounts = HashSet::new();
+        let mut cancels: HashSet<u64> = HashSet::new();
         let (mut w_sum, mut q_sum) = (0f64, 0f64);
         let mut worst = f64::MIN;
         for r in records {
@@ -94,11 +99,16 @@ impl Liquidations {
                         orders.insert(r.id, (r.aux, r.instrument, r.md_seq));
                     } else {
                         l.orders_by_tier[Tier::Cancel as usize] += 1;
+                        cancels.insert(r.id);
                     }
                 }
                 Some(RecordKind::AccountEvent) => match MsgKind::from_u8(r.kind) {
                     Some(MsgKind::Fill) => l.fills += 1,
                     Some(MsgKind::OrderAck) => {
+                        if cancels.remove(&(r.a as u64)) {
+                            l.cancel_acks += 1;
+                            continue;
+                        }
                         let slot = match AckStatus::from_u8(r.aux) {
                             Some(AckStatus::Filled) => 0,
                             Some(AckStatus::Partial) => 1,
@@ -159,11 +169,16 @@ impl Liquidations {
             t[Tier::Backstop as usize]
         );
         let _ = writeln!(s, "| ADL orders | {} |", t[Tier::Adl as usize]);
-        let _ = writeln!(s, "| cancel-alls | {} |", t[Tier::Cancel as usize]);
+        let _ = writeln!(
+            s,
+            "| cancel-alls (acknowledged) | {} ({}) |",
+            t[Tier::Cancel as usize],
+            self.cancel_acks
+        );
         let _ = writeln!(s, "| accounts liquidated | {} |", self.accounts);
         let _ = writeln!(
             s,
-            "| acks filled / partial / nothing / rejected | {} / {} / {} / {} |",
+            "| liquidation-order acks: filled / partial / nothing filled / rejected | {} / {} / {} / {} |",
             self.acks[0], self.acks[1], self.acks[2], self.acks[3]
         );
         let _ = writeln!(s, "| fills | {} |", self.fills);
@@ -219,11 +234,28 @@ mod tests {
         ack.aux = AckStatus::Filled as u8;
         ack.account = 7;
         ack.body = [o.order_id as i64, E8, 891 * E8 / 10];
-        let recs = [Record::order(&o, 0), Record::account_event(&ack, 6)];
+        // A cancel-all first, acknowledged `Cancelled`: not an unfilled liquidation order.
+        let c = Order {
+            order_id: order_id(7, 5, 0),
+            kind: MsgKind::CancelAll as u8,
+            tier: Tier::Cancel as u8,
+            ..o
+        };
+        let mut cack = ack;
+        cack.aux = AckStatus::Cancelled as u8;
+        cack.body = [c.order_id as i64, 0, 0];
+        let recs = [
+            Record::order(&c, 0),
+            Record::account_event(&cack, 5),
+            Record::order(&o, 0),
+            Record::account_event(&ack, 6),
+        ];
         let l = Liquidations::from_journal(&recs, &marks);
         assert_eq!(l.orders_by_tier[Tier::Partial as usize], 1);
+        assert_eq!(l.orders_by_tier[Tier::Cancel as usize], 1);
         assert_eq!(l.accounts, 1);
         assert_eq!(l.acks, [1, 0, 0, 0]);
+        assert_eq!(l.cancel_acks, 1);
         assert_eq!(l.slippage_orders, 1);
         // sold at 89.1 against a mark of 90: 100 bps.
         assert!((l.slippage_mean_bps - 100.0).abs() < 1e-9);
