@@ -85,8 +85,14 @@ pub struct InstrumentMetrics {
     pub socialised: i128,
     /// Part of `bad_debt` nobody covered (written off), E8.
     pub written_off: i128,
-    /// Total insurance fund change (fees and backstop), E8.
+    /// Total insurance fund change (fees and backstop), E8: always
+    /// `fees + fund_gain − fund_covered()`.
     pub fund_change: i128,
+    /// Liquidation fees credited to the fund, E8.
+    pub fees: i128,
+    /// The fund's gains on positions it took over below their value at the mark (accounts with
+    /// margin left: the remaining margin goes to the fund), E8.
+    pub fund_gain: i128,
     /// Positions auto-deleveraged.
     pub adl_count: u64,
     /// Full orders that came back short and sent the rest to the backstop or ADL.
@@ -250,18 +256,19 @@ pub fn summary_table<'a>(
             m.paused
         );
     }
+    let sum = |f: fn(&InstrumentMetrics) -> i128| rows.iter().map(|r| f(r.2)).sum::<i128>();
     let _ = writeln!(
         s,
-        "insurance fund{}: balance {}, change {} (fees {}, backstop loss {}, bad debt covered {})",
+        "insurance fund{}: balance {}, change {} = fees {} + takeover gains {} - bad debt paid {}",
         match rows.first() {
             Some((_, a, _)) if rows.iter().all(|r| r.1 == *a) => format!(" ({a})"),
             _ => String::new(),
         },
         dec_e8(i128::from(fund.balance())),
         dec_e8(i128::from(fund.change())),
-        dec_e8(i128::from(fund.fees())),
-        dec_e8(i128::from(fund.backstop_loss())),
-        dec_e8(i128::from(fund.bad_debt_covered()))
+        dec_e8(sum(|m| m.fees)),
+        dec_e8(sum(|m| m.fund_gain)),
+        dec_e8(sum(|m| m.fund_covered())),
     );
     s
 }

@@ -377,6 +377,7 @@ impl Policy {
         };
         self.fund.credit_fee(fee);
         self.metrics[i].fund_change += i128::from(fee);
+        self.metrics[i].fees += i128::from(fee);
         Some(AckResult { effect, fee })
     }
 
@@ -578,6 +579,7 @@ impl Policy {
         order.limit_price = price;
         if self.fund.can_cover(loss) {
             self.fund.take_backstop(fund_pnl);
+            self.metrics[i].fund_gain += i128::from(fund_pnl.max(0));
             m.tier = Tier::Backstop;
             m.fund_change = fund_pnl;
             order.tier = Tier::Backstop as u8;
