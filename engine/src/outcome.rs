@@ -218,22 +218,14 @@ impl Liquidations {
             "| notional filled | {} |",
             format_e8(i64::try_from(self.filled_notional_e8).unwrap_or(i64::MAX))
         );
-        if self.slippage_orders > 0 {
-            let _ = writeln!(
-                s,
-                "| book orders' slippage vs trigger mark (qty-weighted mean / worst, {} orders) | {:.2} bps / {:.2} bps |",
-                self.slippage_orders, self.slippage_mean_bps, self.slippage_max_bps
-            );
-        } else {
-            let _ = writeln!(s, "| slippage vs trigger mark | no filled orders |");
-        }
-        if self.transfer_orders > 0 {
-            let _ = writeln!(
-                s,
-                "| backstop/ADL transfer price vs trigger mark (qty-weighted mean, {} orders) | {:.2} bps |",
-                self.transfer_orders, self.transfer_mean_bps
-            );
-        }
+        // The slippage figures below are re-derived from a regenerated feed whose record
+        // numbering does not yet match the ring's exactly (known issue); until it does, the
+        // table points at the engine's own per-instrument figures, computed at decision time
+        // against the mark the engine saw.
+        let _ = writeln!(
+            s,
+            "| slippage | see the engine summary: book slip vs mark per instrument, transfers apart |"
+        );
         s
     }
 }
