@@ -22,6 +22,13 @@ fn conservation_over_a_crash_scenario() {
         assert_eq!(r.ledger.fund, i128::from(r.fund), "seed {seed}: fund book");
         assert!(r.fund >= 0, "the fund never goes negative");
         assert!(r.ledger.bad_debt <= 0);
+        // The reported metrics agree with the fund and with each other.
+        let m = &r.metrics;
+        assert_eq!(m.fund_change, i128::from(r.fund_change), "seed {seed}");
+        assert_eq!(m.fund_change, m.fees + m.fund_gain - m.fund_covered());
+        assert!(m.bad_debt >= 0 && m.socialised >= 0 && m.written_off >= 0);
+        assert!(m.fund_covered() >= 0, "seed {seed}: {m:?}");
+        assert!(m.written_off >= -r.ledger.bad_debt, "seed {seed}: {m:?}");
         eprintln!(
             "seed {seed}: tiers {:?} fund {} bad debt {}",
             r.tiers, r.fund, r.ledger.bad_debt

@@ -220,6 +220,19 @@ fn backstop_when_the_book_cannot_fill_before_bankruptcy() {
     assert_eq!(m.fund_change, -20 * E8);
     assert_eq!(m.bad_debt, 20 * E8);
     assert_eq!(p.fund().balance(), 980 * E8);
+    // The fund carried all of the bad debt: nothing socialised, nothing written off.
+    let agg = p.metrics(0);
+    assert_eq!(
+        (agg.bad_debt, agg.fund_covered()),
+        (20 * E8 as i128, 20 * E8 as i128)
+    );
+    assert_eq!((agg.socialised, agg.written_off), (0, 0));
+    assert_eq!(agg.fund_change, -20 * E8 as i128);
+    // Its price is the bankruptcy price above the mark (−40.81 bps): a transfer, not counted
+    // as the book's slippage.
+    assert_eq!(agg.mean_slippage_bps(), 0);
+    assert_eq!(agg.mean_transfer_slippage_bps(), m.slippage_bps);
+    assert!(m.slippage_bps < 0);
     p.on_ack(&ack(1, 0, 0, ord.order_id, E8, ord.limit_price), 0)
         .unwrap();
     assert_eq!(p.states().phase(1), Phase::Bankrupt);
@@ -258,6 +271,14 @@ fn adl_in_ranking_order_when_the_fund_cannot_cover() {
     );
     assert!(orders.iter().all(|(o, _)| o.tier == Tier::Adl as u8));
     assert_eq!(p.metrics(0).adl_count, 3);
+    // The 20 of bad debt went to the deleveraged shorts, none to the fund.
+    let agg = p.metrics(0);
+    assert_eq!(agg.bad_debt, 20 * E8 as i128);
+    assert_eq!(agg.socialised, 20 * E8 as i128);
+    assert_eq!(
+        (agg.fund_covered(), agg.written_off, agg.fund_change),
+        (0, 0, 0)
+    );
     assert_eq!(p.fund().balance(), 5 * E8); // untouched
                                             // account 4 keeps 0.75 short in the ranking
     assert_eq!(p.adl_mut(0).qty(4), -3 * E8 / 4);
@@ -341,4 +362,149 @@ fn inverse_partial_restores_the_account() {
         - spec.liquidation_fee(x, ord.limit_price, i64::MAX);
     let mm_after = spec.maintenance(spec.notional(acct.qty.abs() - x, mark));
     assert!(mb >= mm_after, "{mb} {mm_after}");
+}
+
+/// Long 1 BTC from 50000 at mark 49000 with MB 50 (below half of MM 196): full at once;
+/// bankruptcy at 48950, the book's bids (48999 … 48980) lie above it.
+fn deep_acct() -> Acct {
+    Acct {
+        wallet: 1_050 * E8,
+        ..long_acct()
+    }
+}
+
+/// What a venue whose book is already taken answers: nothing filled.
+fn unfilled(p: &mut Policy, o: &hotrisk_feed::wire::Order) {
+    p.on_ack(
+        &ack(o.account, 0, AckStatus::Cancelled as u8, o.order_id, 0, 0),
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_unfilled_full_order_escalates_to_the_backstop_instead_of_being_resent() {
+    let spec = btc();
+    let mut p = setup(false, 1_000 * E8);
+    let a = deep_acct();
+    let (o, orders) = decide(&mut p, &spec, 0, &a, MARK, 1, S);
+    assert_eq!(o, Outcome::Sent(Tier::Full));
+    assert_eq!(orders[0].0.qty, E8);
+    unfilled(&mut p, &orders[0].0);
+    assert_eq!(p.states().full_failures(1), 1);
+    // The policy's book still shows the bids, but the venue said no: the fund takes the
+    // position at the bankruptcy price.
+    let (o, orders) = decide(&mut p, &spec, 0, &a, MARK, 2, S + 1);
+    assert_eq!(o, Outcome::Sent(Tier::Backstop));
+    let (ord, m) = orders[0];
+    assert_eq!((ord.qty, ord.limit_price), (E8, 48_950 * E8));
+    assert_eq!(m.bad_debt, 0); // the fund buys below the mark: no loss beyond margin
+    assert_eq!(m.fund_change, 50 * E8);
+    assert_eq!(p.metrics(0).escalations, 1);
+    assert_eq!(p.states().full_failures(1), 0);
+    p.on_ack(
+        &ack(
+            1,
+            0,
+            AckStatus::Filled as u8,
+            ord.order_id,
+            E8,
+            ord.limit_price,
+        ),
+        0,
+    )
+    .unwrap();
+    assert_eq!(p.states().phase(1), Phase::Bankrupt);
+}
+
+#[test]
+fn a_short_full_fill_sends_only_the_remainder_to_the_backstop() {
+    let spec = btc();
+    let mut p = setup(false, 1_000 * E8);
+    let mut a = deep_acct();
+    let (_, orders) = decide(&mut p, &spec, 0, &a, MARK, 1, S);
+    let full = orders[0].0;
+    p.on_ack(
+        &ack(
+            1,
+            0,
+            AckStatus::Partial as u8,
+            full.order_id,
+            3 * E8 / 10,
+            48_990 * E8,
+        ),
+        i64::MAX,
+    )
+    .unwrap();
+    // 0.3 sold at 48990 (realised into the wallet), 0.7 left.
+    a.wallet -= 3 * (50_000 - 48_990) * E8 / 10;
+    a.qty = 7 * E8 / 10;
+    let (o, orders) = decide(&mut p, &spec, 0, &a, MARK, 2, S + 1);
+    assert_eq!(o, Outcome::Sent(Tier::Backstop));
+    assert_eq!(orders[0].0.qty, 7 * E8 / 10);
+}
+
+#[test]
+fn retries_of_unfilled_full_orders_are_bounded_by_the_configuration() {
+    let spec = btc();
+    for retries in [0u8, 1, 3] {
+        let mut cfg = config();
+        cfg.cancel_first = false;
+        cfg.tiers.full_retries = retries;
+        let mut p = Policy::new(cfg, vec![btc()], 16, 1_000 * E8);
+        prices(&mut p, 0, 0, MARK);
+        let (b, asks) = ladder(MARK, E8, 20, E8 / 10);
+        book(&mut p, 0, 0, &b, &asks);
+        let a = deep_acct();
+        // A venue that never fills a book order: at most 1 + retries full orders, then the
+        // backstop; never an endless resend.
+        let mut fulls = 0;
+        let mut backstop = false;
+        for k in 0..50u64 {
+            let (o, orders) = decide(&mut p, &spec, 0, &a, MARK, 10 + k, S + k as i64);
+            match o {
+                Outcome::Sent(Tier::Full) => {
+                    fulls += 1;
+                    unfilled(&mut p, &orders[0].0);
+                }
+                Outcome::Sent(Tier::Backstop) => {
+                    backstop = true;
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(backstop, "retries {retries}: escalated");
+        assert_eq!(fulls, 1 + u32::from(retries), "retries {retries}");
+    }
+}
+
+#[test]
+fn a_rejected_backstop_waits_for_its_deadline_before_the_next_try() {
+    let spec = btc();
+    let mut p = setup(false, 1_000 * E8);
+    let a = Acct {
+        wallet: 980 * E8, // past bankruptcy: backstop at once
+        ..long_acct()
+    };
+    let (o, orders) = decide(&mut p, &spec, 0, &a, MARK, 1, S);
+    assert_eq!(o, Outcome::Sent(Tier::Backstop));
+    let first = orders[0].0;
+    p.on_ack(
+        &ack(1, 0, AckStatus::Rejected as u8, first.order_id, 0, 0),
+        0,
+    )
+    .unwrap();
+    assert_eq!(p.states().phase(1), Phase::Backoff);
+    // The ack's re-evaluation sends nothing: no resend loop against a rejecting venue.
+    for k in 0..5 {
+        let (o, orders) = decide(&mut p, &spec, 0, &a, MARK, 2 + k, S + 1 + k as i64);
+        assert_eq!(o, Outcome::Waiting(Wait::Outstanding));
+        assert!(orders.is_empty());
+    }
+    let mut re = Vec::new();
+    p.on_time(S + p.config().ack_timeout_ns + 1, |acc| re.push(acc));
+    assert_eq!(re, [1]);
+    let (o, _) = decide(&mut p, &spec, 0, &a, MARK, 9, 2 * S + 2);
+    assert_eq!(o, Outcome::Sent(Tier::Backstop));
 }

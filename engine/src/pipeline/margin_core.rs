@@ -345,47 +345,20 @@ impl RiskCore for MarginCore {
 
     fn summary(&self) -> String {
         use std::fmt::Write as _;
-        let mut s = String::from("liquidations (decisions by tier):\n");
-        let _ = writeln!(
-            s,
-            "{:<12} {:>8} {:>8} {:>8} {:>9} {:>6} {:>10} {:>14} {:>8}",
-            "instrument",
-            "cancel",
-            "partial",
-            "full",
-            "backstop",
-            "adl",
-            "slip bps",
-            "bad debt E8",
-            "paused"
-        );
-        for (i, inst) in self.state.instruments().iter().enumerate() {
-            let m = self.policy.metrics(i as u16);
-            let t = m.orders_by_tier;
-            let _ = writeln!(
-                s,
-                "{:<12} {:>8} {:>8} {:>8} {:>9} {:>6} {:>10} {:>14} {:>8}",
-                inst.symbol(),
-                t[0],
-                t[1],
-                t[2],
-                t[3],
-                t[4],
-                m.mean_slippage_bps(),
-                m.bad_debt,
-                m.paused
-            );
-        }
-        let f = self.policy.fund();
-        let _ = writeln!(
-            s,
-            "insurance fund: balance {} E8, change {} E8 (fees {}, backstop loss {}, bad debt covered {})",
-            f.balance(),
-            f.change(),
-            f.fees(),
-            f.backstop_loss(),
-            f.bad_debt_covered()
-        );
+        let policy = &self.policy;
+        let rows = self
+            .state
+            .instruments()
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| {
+                let asset = crate::policy::metrics::margin_asset(
+                    inst.symbol(),
+                    inst.kind() == crate::margin::Kind::Inverse,
+                );
+                (inst.symbol(), asset, policy.metrics(i as u16))
+            });
+        let mut s = crate::policy::metrics::summary_table(rows, policy.fund());
         if self.errors != MarginCoreErrors::default() {
             let _ = writeln!(
                 s,

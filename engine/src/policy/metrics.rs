@@ -15,15 +15,23 @@
 //! - **margin ratio before / after** (`mr_before`, `mr_after`, E8): `MM / MB` of the scope
 //!   (cross part or isolated position) at the decision, and as it would be if the order filled
 //!   completely at its limit price and paid the fee; `i64::MAX` when `MB ≤ 0`.
-//! - **bad debt** (`bad_debt`, E8): loss beyond the margin taken by the backstop or ADL decision
-//!   (the position's loss from bankruptcy to mark); 0 for book orders (they never fill beyond
-//!   bankruptcy).
+//! - **bad debt** (`bad_debt`, E8, ≥ 0): the loss beyond the account's margin that a backstop or
+//!   ADL decision hands on (the position's loss from the bankruptcy price to the mark); 0 for book
+//!   orders (they never fill beyond bankruptcy). Who carries it is in the per-instrument
+//!   aggregates: the fund, the deleveraged counterparties, or nobody (written off).
 //! - **insurance fund change** (`fund_change`, E8): what the decision moves into (+, fees) or out
 //!   of (−, backstop) the fund; fees are added when fills are acknowledged.
 //!
 //! Per instrument ([`InstrumentMetrics`]): counts per tier, the sum and max of breach-to-order,
-//! the quantity-weighted mean slippage, the mean fraction closed, total bad debt, total fund
-//! change, the ADL count (positions deleveraged), decisions deferred for pauses, budget or depth.
+//! the quantity-weighted mean slippage of **book orders** (partial and full: the market's price)
+//! and, separately, of **transfers** (backstop and ADL: the bankruptcy price, which is better than
+//! the mark for the account when it is already past bankruptcy, so it is negative then — mixing
+//! the two would hide the book's slippage), the mean fraction closed, total bad debt and its
+//! split (`socialised` by ADL, `written_off`, the rest paid by the fund), total fund change, the
+//! ADL count (positions deleveraged), escalations of unfilled full orders to the backstop, and
+//! decisions deferred for pauses, budget or depth. All money is E8 of the instrument's margin
+//! asset (quote for linear, the base coin for inverse); [`summary_table`] prints it as exact
+//! decimals and bps as decimals (the per-order figures are bps × 10⁸).
 
 use hotrisk_feed::wire::Tier;
 
@@ -60,18 +68,35 @@ pub struct InstrumentMetrics {
     pub breach_to_order_sum_ns: i128,
     /// Max breach-to-order, ns.
     pub breach_to_order_max_ns: i64,
-    /// Σ slippage_bps × qty (for the quantity-weighted mean).
+    /// Σ slippage_bps × qty of book orders (partial, full).
     pub slippage_qty_sum: i128,
-    /// Σ qty of orders with a slippage figure.
+    /// Σ qty of book orders.
     pub qty_sum: i128,
+    /// Σ slippage_bps × qty of transfers (backstop, ADL) at the bankruptcy price.
+    pub transfer_slippage_qty_sum: i128,
+    /// Σ qty of transfers.
+    pub transfer_qty_sum: i128,
     /// Σ fraction closed.
     pub fraction_sum: i128,
-    /// Total bad debt, E8.
+    /// Total bad debt (loss beyond margin handed to the fund, counterparties or written off), E8.
     pub bad_debt: i128,
-    /// Total insurance fund change (fees and backstop), E8.
+    /// Part of `bad_debt` carried by deleveraged counterparties (closed at the bankruptcy
+    /// price instead of the mark), E8.
+    pub socialised: i128,
+    /// Part of `bad_debt` nobody covered (written off), E8.
+    pub written_off: i128,
+    /// Total insurance fund change (fees and backstop), E8: always
+    /// `fees + fund_gain − fund_covered()`.
     pub fund_change: i128,
+    /// Liquidation fees credited to the fund, E8.
+    pub fees: i128,
+    /// The fund's gains on positions it took over below their value at the mark (accounts with
+    /// margin left: the remaining margin goes to the fund), E8.
+    pub fund_gain: i128,
     /// Positions auto-deleveraged.
     pub adl_count: u64,
+    /// Full orders that came back short and sent the rest to the backstop or ADL.
+    pub escalations: u64,
     /// Decisions skipped because the instrument was paused.
     pub paused: u64,
     /// Decisions deferred by the notional budget.
@@ -89,8 +114,15 @@ impl InstrumentMetrics {
         }
         self.breach_to_order_sum_ns += i128::from(m.breach_to_order_ns);
         self.breach_to_order_max_ns = self.breach_to_order_max_ns.max(m.breach_to_order_ns);
-        self.slippage_qty_sum += i128::from(m.slippage_bps) * i128::from(qty);
-        self.qty_sum += i128::from(qty);
+        let (sum, q) = match m.tier {
+            Tier::Backstop | Tier::Adl => (
+                &mut self.transfer_slippage_qty_sum,
+                &mut self.transfer_qty_sum,
+            ),
+            _ => (&mut self.slippage_qty_sum, &mut self.qty_sum),
+        };
+        *sum += i128::from(m.slippage_bps) * i128::from(qty);
+        *q += i128::from(qty);
         self.fraction_sum += i128::from(m.fraction_closed);
         self.bad_debt += i128::from(m.bad_debt);
         self.fund_change += i128::from(m.fund_change);
@@ -101,13 +133,19 @@ impl InstrumentMetrics {
         self.orders_by_tier[1..].iter().sum()
     }
 
-    /// Quantity-weighted mean slippage, bps E8 (0 with no orders).
+    /// Quantity-weighted mean slippage of book orders, bps E8 (0 with no orders).
     pub fn mean_slippage_bps(&self) -> i64 {
-        if self.qty_sum == 0 {
-            0
-        } else {
-            (self.slippage_qty_sum / self.qty_sum) as i64
-        }
+        mean(self.slippage_qty_sum, self.qty_sum)
+    }
+
+    /// Quantity-weighted mean distance of transfer prices from the mark, bps E8 (0 with none).
+    pub fn mean_transfer_slippage_bps(&self) -> i64 {
+        mean(self.transfer_slippage_qty_sum, self.transfer_qty_sum)
+    }
+
+    /// Part of the bad debt the insurance fund paid, E8.
+    pub fn fund_covered(&self) -> i128 {
+        self.bad_debt - self.socialised - self.written_off
     }
 
     /// Mean fraction closed, E8 (0 with no orders).
@@ -125,6 +163,114 @@ impl InstrumentMetrics {
             n => (self.breach_to_order_sum_ns / i128::from(n)) as i64,
         }
     }
+}
+
+fn mean(sum: i128, n: i128) -> i64 {
+    if n == 0 {
+        0
+    } else {
+        crate::policy::spec::sat(crate::policy::spec::floor_div(sum, n))
+    }
+}
+
+/// An E8 amount as an exact decimal (`-12.5`, `0`).
+pub fn dec_e8(v: i128) -> String {
+    hotrisk_feed::fixed::FixedDisplay {
+        value: v,
+        digits: 8,
+    }
+    .to_string()
+}
+
+/// bps × 10⁸ as decimal bps with two places, rounded toward zero (`-52.12`).
+pub fn bps_e8(v: i64) -> String {
+    let cents = i128::from(v) / 1_000_000; // bps × 100
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
+}
+
+/// A display label for an instrument's margin asset: the quote suffix of a linear symbol
+/// (`BTCUSDT` → `USDT`), the base of an inverse one (`BTCUSD` → `BTC`); `quote` / `coin` when
+/// the symbol does not say.
+pub fn margin_asset(symbol: &str, inverse: bool) -> &str {
+    const QUOTES: [&str; 5] = ["USDT", "USDC", "BUSD", "FDUSD", "USD"];
+    if inverse {
+        return match symbol.find("USD") {
+            Some(n) if n > 0 => &symbol[..n],
+            _ => "coin",
+        };
+    }
+    QUOTES
+        .iter()
+        .find(|q| symbol.len() > q.len() && symbol.ends_with(*q))
+        .map_or("quote", |q| &symbol[symbol.len() - q.len()..])
+}
+
+/// The per-instrument liquidation table and the insurance-fund line, for end-of-run summaries.
+/// `instruments` gives each instrument's symbol and margin asset label (e.g. `"quote"`);
+/// money is printed as exact decimals of that asset, slippage in bps.
+pub fn summary_table<'a>(
+    instruments: impl IntoIterator<Item = (&'a str, &'a str, &'a InstrumentMetrics)>,
+    fund: &crate::policy::insurance::InsuranceFund,
+) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("liquidations (decisions by tier; money in each instrument's margin asset; slippage in bps vs mark, + = worse for the account):\n");
+    let _ = writeln!(
+        s,
+        "{:<10} {:>7} {:>7} {:>7} {:>8} {:>6} {:>9} {:>10} {:>10} {:>16} {:>16} {:>16} {:>16} {:>7}",
+        "instrument",
+        "cancel",
+        "partial",
+        "full",
+        "backstop",
+        "adl",
+        "escalated",
+        "book slip",
+        "bp vs mark",
+        "bad debt",
+        "fund paid",
+        "adl socialised",
+        "written off",
+        "paused"
+    );
+    let rows: Vec<_> = instruments.into_iter().collect();
+    for &(symbol, asset, m) in &rows {
+        let t = m.orders_by_tier;
+        let _ = writeln!(
+            s,
+            "{:<10} {:>7} {:>7} {:>7} {:>8} {:>6} {:>9} {:>10} {:>10} {:>16} {:>16} {:>16} {:>16} {:>7}",
+            symbol,
+            t[0],
+            t[1],
+            t[2],
+            t[3],
+            t[4],
+            m.escalations,
+            bps_e8(m.mean_slippage_bps()),
+            bps_e8(m.mean_transfer_slippage_bps()),
+            format!("{} {asset}", dec_e8(m.bad_debt)),
+            dec_e8(m.fund_covered()),
+            dec_e8(m.socialised),
+            dec_e8(m.written_off),
+            m.paused
+        );
+    }
+    let sum = |f: fn(&InstrumentMetrics) -> i128| rows.iter().map(|r| f(r.2)).sum::<i128>();
+    let _ = writeln!(
+        s,
+        "insurance fund{}: balance {}, change {} = fees {} + takeover gains {} - bad debt paid {}",
+        match rows.first() {
+            Some((_, a, _)) if rows.iter().all(|r| r.1 == *a) => format!(" ({a})"),
+            _ => String::new(),
+        },
+        dec_e8(i128::from(fund.balance())),
+        dec_e8(i128::from(fund.change())),
+        dec_e8(sum(|m| m.fees)),
+        dec_e8(sum(|m| m.fund_gain)),
+        dec_e8(sum(|m| m.fund_covered())),
+    );
+    s
 }
 
 /// Slippage of `price` vs `mark` for an order on a sell (`sell = true`) or buy, bps at E8
@@ -186,5 +332,76 @@ mod tests {
         assert_eq!(a.mean_slippage_bps(), 3 * E8);
         assert_eq!(a.breach_to_order_max_ns, 30);
         assert_eq!(a.mean_breach_to_order_ns(), 20);
+    }
+
+    #[test]
+    fn transfers_are_kept_apart_from_the_book_slippage() {
+        let mut a = InstrumentMetrics::default();
+        let full = OrderMetrics {
+            tier: Tier::Full,
+            breach_to_order_ns: 0,
+            slippage_bps: 5 * E8,
+            fraction_closed: E8,
+            target_qty: 0,
+            mr_before: E8,
+            mr_after: 0,
+            bad_debt: 0,
+            fund_change: 0,
+        };
+        a.record(&full, 2 * E8);
+        // a position past bankruptcy, taken over 100 bps above the mark for a long
+        let backstop = OrderMetrics {
+            tier: Tier::Backstop,
+            slippage_bps: -100 * E8,
+            bad_debt: 7 * E8,
+            fund_change: -7 * E8,
+            ..full
+        };
+        a.record(&backstop, 8 * E8);
+        assert_eq!(a.mean_slippage_bps(), 5 * E8);
+        assert_eq!(a.mean_transfer_slippage_bps(), -100 * E8);
+        assert_eq!(a.fund_covered(), 7 * i128::from(E8));
+    }
+
+    #[test]
+    fn the_summary_prints_decimals_in_the_margin_asset() {
+        assert_eq!(bps_e8(-5_212_177_118), "-52.12");
+        assert_eq!(bps_e8(196_000_000), "1.96");
+        assert_eq!(bps_e8(-1), "0.00");
+        assert_eq!(dec_e8(1_622_088_748_070_000), "16220887.4807");
+        assert_eq!(dec_e8(-12_345), "-0.00012345");
+        assert_eq!(margin_asset("BTCUSDT", false), "USDT");
+        assert_eq!(margin_asset("BTCUSD_PERP", true), "BTC");
+        assert_eq!(margin_asset("XYZ", false), "quote");
+        let mut m = InstrumentMetrics {
+            escalations: 4,
+            ..InstrumentMetrics::default()
+        };
+        m.record(
+            &OrderMetrics {
+                tier: Tier::Full,
+                breach_to_order_ns: 0,
+                slippage_bps: 196_000_000,
+                fraction_closed: E8,
+                target_qty: 0,
+                mr_before: 0,
+                mr_after: 0,
+                bad_debt: 0,
+                fund_change: 0,
+            },
+            E8,
+        );
+        m.bad_debt = 1_622_088_748_070_000;
+        m.socialised = 1_000_000_000_000_000;
+        let fund = crate::policy::insurance::InsuranceFund::new(100 * E8);
+        let t = summary_table([("BTCUSDT", "USDT", &m)], &fund);
+        assert!(t.contains("16220887.4807 USDT"), "{t}");
+        assert!(t.contains("6220887.4807"), "fund's share: {t}");
+        assert!(t.contains(" 1.96 "), "{t}");
+        assert!(
+            t.contains("insurance fund (USDT): balance 100, change 0"),
+            "{t}"
+        );
+        assert!(!t.contains("E8"), "no raw fixed-point: {t}");
     }
 }

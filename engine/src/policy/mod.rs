@@ -277,7 +277,8 @@ impl Policy {
         let covered = self.fund.cover_up_to(debt);
         if let Some(m) = self.metrics.get_mut(instrument as usize) {
             m.fund_change -= i128::from(covered);
-            m.bad_debt += i128::from(debt - covered);
+            m.bad_debt += i128::from(debt.max(0));
+            m.written_off += i128::from(debt.max(0) - covered);
         }
         covered
     }
@@ -403,6 +404,7 @@ impl Policy {
         };
         self.fund.credit_fee(fee);
         self.metrics[i].fund_change += i128::from(fee);
+        self.metrics[i].fees += i128::from(fee);
         Some(AckResult { effect, fee })
     }
 
@@ -481,6 +483,13 @@ impl Policy {
             // fill can avoid bad debt, so the fund takes the position at the mark and the
             // negative balance is settled by the caller (`cover_negative`).
             return self.backstop(input, k, mark, &mut order, m, deadline, out);
+        }
+        // Tier 3 after failed full orders: what the book did not fill goes to the backstop.
+        if let Some(bp) = bp {
+            if self.states.full_failures(account) > self.cfg.tiers.full_retries {
+                self.metrics[i].escalations += 1;
+                return self.backstop(input, k, bp, &mut order, m, deadline, out);
+            }
         }
         let Some(limit) = sizing::limit_price(&spec, side, mark, self.cfg.tiers.slippage, bp)
         else {
@@ -597,6 +606,7 @@ impl Policy {
         order.limit_price = price;
         if self.fund.can_cover(loss) {
             self.fund.take_backstop(fund_pnl);
+            self.metrics[i].fund_gain += i128::from(fund_pnl.max(0));
             m.tier = Tier::Backstop;
             m.fund_change = fund_pnl;
             order.tier = Tier::Backstop as u8;
@@ -658,13 +668,19 @@ impl Policy {
                 },
             );
         }
+        let mut left_loss = 0;
         if left > 0 {
             // Nobody left to deleverage: the fund covers what it can, the rest is bad debt.
             let part_pnl = spec.realised_pnl(sign, left, price, mark);
-            let covered = (-part_pnl).clamp(0, self.fund.balance().max(0));
+            left_loss = (-part_pnl).clamp(0, m.bad_debt);
+            let covered = left_loss.min(self.fund.balance().max(0));
             self.fund.take_backstop(-covered);
             m.fund_change = -covered;
+            self.metrics[i].written_off += i128::from(left_loss - covered);
         }
+        // The counterparties closed at the bankruptcy price instead of the mark: they carry the
+        // rest of the loss beyond the margin.
+        self.metrics[i].socialised += i128::from(m.bad_debt - left_loss);
         // The bankrupt account's whole position goes at the bankruptcy price: to the ranked
         // counterparties, and any remainder to the fund.
         self.emit(order, &m, deadline, out);

@@ -8,11 +8,24 @@
 //!    │          ack filled / partial / cancelled / rejected, or timeout │
 //!    └──────────────────────────────────────────────────────────────────┘
 //!    backstop or ADL acked ──► Bankrupt (reported; behaves as Normal for a new breach)
+//!    backstop or ADL not filled ──► Backoff ──(the order's ack deadline)──► Normal
 //! ```
 //! - While a cancel-all or an order is outstanding, no other order is sent for the account
 //!   ([`AccountStates::can_send`]).
 //! - A partial order that did not fill completely (partial fill, nothing filled, rejected, or timed
 //!   out) sets `partial_failed`: the next decision is a full liquidation.
+//! - A full order that did not fill completely counts a **full failure**
+//!   ([`AccountStates::full_failures`]): an IOC at the limit that came back short is the book's
+//!   answer that it cannot absorb the position within the bounds, so once the failures exceed the
+//!   configured retries (`TierConfig::full_retries`, default 0) the policy sends the remaining
+//!   position to the backstop (or ADL) at the bankruptcy price instead of resending the full
+//!   order. Sending a backstop or ADL order resets the count (the position it was about is gone;
+//!   another position of the account gets its own try at the book).
+//! - A backstop or ADL order that is not filled (rejected, or timed out) leaves the account in
+//!   **Backoff** until that order's ack deadline: no order is sent for it before then, and the
+//!   timeout re-evaluates it. So every failure either moves the account up a tier (partial →
+//!   full → backstop) or waits an ack timeout: the state machine cannot spin, whatever the venue
+//!   answers.
 //! - Recovery (the margin core says the account is above maintenance again) resets the cancel and
 //!   partial-failure flags.
 //! - Order ids are [`hotrisk_feed::wire::order_id`]`(account, trigger_seq, attempt)`; `attempt` is
@@ -36,6 +49,8 @@ pub enum Phase {
     Liquidating = 2,
     /// The account's position was taken over (backstop or ADL); nothing outstanding.
     Bankrupt = 3,
+    /// A backstop or ADL order was not filled: nothing is sent until its ack deadline.
+    Backoff = 4,
 }
 
 /// What an ack did to the account.
@@ -57,6 +72,7 @@ pub struct AccountStates {
     phase: Vec<Phase>,
     cancel_done: Vec<bool>,
     partial_failed: Vec<bool>,
+    full_failures: Vec<u8>,
     attempt: Vec<u8>,
     order_id: Vec<u64>,
     tier: Vec<Tier>,
@@ -76,6 +92,7 @@ impl AccountStates {
             phase: vec![Phase::Normal; accounts],
             cancel_done: vec![false; accounts],
             partial_failed: vec![false; accounts],
+            full_failures: vec![0; accounts],
             attempt: vec![0; accounts],
             order_id: vec![0; accounts],
             tier: vec![Tier::Cancel; accounts],
@@ -121,6 +138,11 @@ impl AccountStates {
         self.partial_failed[account as usize]
     }
 
+    /// Full orders of this episode that did not fill completely (since the last backstop/ADL).
+    pub fn full_failures(&self, account: u32) -> u8 {
+        self.full_failures[account as usize]
+    }
+
     /// Records the breach time (first call of an episode wins); returns it.
     pub fn note_breach(&mut self, account: u32, ts: i64) -> i64 {
         let b = &mut self.breach_ts[account as usize];
@@ -135,6 +157,7 @@ impl AccountStates {
         let a = account as usize;
         self.cancel_done[a] = false;
         self.partial_failed[a] = false;
+        self.full_failures[a] = 0;
         self.breach_ts[a] = i64::MIN;
         if self.phase[a] == Phase::Bankrupt {
             self.phase[a] = Phase::Normal;
@@ -166,6 +189,9 @@ impl AccountStates {
         } else {
             Phase::Liquidating
         };
+        if matches!(tier, Tier::Backstop | Tier::Adl) {
+            self.full_failures[a] = 0;
+        }
         self.order_id[a] = order_id;
         self.tier[a] = tier;
         self.instrument[a] = instrument;
@@ -188,7 +214,10 @@ impl AccountStates {
         filled: i64,
     ) -> Option<AckEffect> {
         let a = account as usize;
-        if a >= self.phase.len() || self.can_send(account) || self.order_id[a] != order_id {
+        if a >= self.phase.len()
+            || !matches!(self.phase[a], Phase::Cancelling | Phase::Liquidating)
+            || self.order_id[a] != order_id
+        {
             return None;
         }
         let tier = self.tier[a];
@@ -215,8 +244,14 @@ impl AccountStates {
                 continue;
             }
             if now > self.deadline[a] {
-                let tier = self.tier[a];
-                self.finish(a, tier, false);
+                if self.phase[a] != Phase::Backoff {
+                    let tier = self.tier[a];
+                    self.finish(a, tier, false);
+                }
+                // The deadline has passed: a back-off (new or earlier) ends here.
+                if self.phase[a] == Phase::Backoff {
+                    self.phase[a] = Phase::Normal;
+                }
                 self.outstanding.swap_remove(i);
                 self.listed[a] = false;
                 reevaluate(acc);
@@ -239,12 +274,18 @@ impl AccountStates {
                 }
                 self.phase[a] = Phase::Normal;
             }
-            Tier::Full => self.phase[a] = Phase::Normal,
+            Tier::Full => {
+                if !complete {
+                    self.full_failures[a] = self.full_failures[a].saturating_add(1);
+                }
+                self.phase[a] = Phase::Normal;
+            }
             Tier::Backstop | Tier::Adl => {
+                // Not filled: wait for the order's deadline (`expire` re-evaluates then).
                 self.phase[a] = if complete {
                     Phase::Bankrupt
                 } else {
-                    Phase::Normal
+                    Phase::Backoff
                 }
             }
         }
@@ -287,6 +328,44 @@ mod tests {
         assert_eq!(got, [2]);
         // a late ack for the expired order is ignored
         assert_eq!(s.ack(2, 20, AckStatus::Filled, 5), None);
+    }
+
+    #[test]
+    fn unfilled_full_orders_are_counted_until_a_backstop() {
+        let mut s = AccountStates::new(2);
+        s.sent(1, 30, Tier::Full, 0, 5, 100);
+        s.ack(1, 30, AckStatus::Cancelled, 0).unwrap();
+        assert_eq!((s.full_failures(1), s.phase(1)), (1, Phase::Normal));
+        s.sent(1, 31, Tier::Full, 0, 5, 100);
+        s.ack(1, 31, AckStatus::Partial, 2).unwrap();
+        assert_eq!(s.full_failures(1), 2);
+        // a complete fill of a slice is not a failure
+        s.sent(1, 32, Tier::Full, 0, 3, 100);
+        s.ack(1, 32, AckStatus::Filled, 3).unwrap();
+        assert_eq!(s.full_failures(1), 2);
+        s.sent(1, 33, Tier::Backstop, 0, 3, 100);
+        assert_eq!(s.full_failures(1), 0);
+    }
+
+    #[test]
+    fn an_unfilled_backstop_backs_off_until_its_deadline() {
+        let mut s = AccountStates::new(1);
+        s.sent(0, 7, Tier::Backstop, 0, 5, 100);
+        s.ack(0, 7, AckStatus::Rejected, 0).unwrap();
+        assert_eq!(s.phase(0), Phase::Backoff);
+        assert!(!s.can_send(0));
+        // the same ack again is not applied
+        assert_eq!(s.ack(0, 7, AckStatus::Rejected, 0), None);
+        let mut got = Vec::new();
+        s.expire(100, |a| got.push(a));
+        assert!(got.is_empty() && !s.can_send(0));
+        s.expire(101, |a| got.push(a));
+        assert_eq!(got, [0]);
+        assert_eq!(s.phase(0), Phase::Normal);
+        // a backstop that times out also ends in Normal (its deadline has passed)
+        s.sent(0, 8, Tier::Adl, 0, 5, 200);
+        s.expire(201, |a| got.push(a));
+        assert_eq!(s.phase(0), Phase::Normal);
     }
 
     #[test]

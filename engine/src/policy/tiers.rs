@@ -32,9 +32,13 @@
 //! (default ½), or when a partial of this episode failed to fill completely.
 //!
 //! # Backstop and ADL
-//! When the book shows nothing at or better than the bankruptcy price, the insurance fund takes the
-//! position at the bankruptcy price (tick-rounded for solvency); its loss is the position's value
-//! from there to the mark. When that loss exceeds the fund, the position is instead
+//! When the book shows nothing at or better than the bankruptcy price, **or when full orders came
+//! back unfilled or short more than [`TierConfig::full_retries`] times in the episode** (the book
+//! the policy saw was not there: an IOC at the limit is the market's answer), the insurance fund
+//! takes the remaining position at the bankruptcy price (tick-rounded for solvency); its loss is
+//! the position's value from there to the mark. Retrying a full order is not the default: the
+//! acknowledgement comes back before any new market data, so an immediate retry would meet the
+//! same book and fail the same way, resending the order for ever. When that loss exceeds the fund, the position is instead
 //! **auto-deleveraged**: opposite-side positions are reduced at the bankruptcy price in the order of
 //! [`AdlRanking`] (`pnl% × effective leverage`, highest first).
 
@@ -76,6 +80,9 @@ pub struct TierConfig {
     pub buffer: i64,
     /// Full when `MB ≤ full_threshold · MM` (E8 rate).
     pub full_threshold: i64,
+    /// Full orders of an episode that may come back not completely filled before the remaining
+    /// position goes to the backstop (0: the first short full order escalates).
+    pub full_retries: u8,
 }
 
 impl Default for TierConfig {
@@ -87,6 +94,7 @@ impl Default for TierConfig {
             slippage: E8 / 500,
             buffer: E8 / 10,
             full_threshold: E8 / 2,
+            full_retries: 0,
         }
     }
 }

@@ -238,6 +238,8 @@ pub mod sim {
         pub fund: i64,
         pub tiers: [u64; 5],
         pub accounts: Vec<Acct>,
+        pub metrics: hotrisk_engine::policy::metrics::InstrumentMetrics,
+        pub fund_change: i64,
     }
 
     pub fn run(seed: u64, accounts: usize, ticks: usize, fund: i64) -> Run {
@@ -361,6 +363,8 @@ pub mod sim {
             fund: p.fund().balance(),
             tiers,
             accounts: accts,
+            metrics: *p.metrics(0),
+            fund_change: p.fund().change(),
         }
     }
 
