@@ -39,6 +39,7 @@ fn count() {
 // no re-entrancy into the allocator).
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
+    // SAFETY (contract): same as `GlobalAlloc`; forwarded unchanged to `System`.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALL.fetch_add(1, Ordering::Relaxed);
         count();
@@ -46,12 +47,14 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
 
+    // SAFETY (contract): same as `GlobalAlloc`; forwarded unchanged to `System`.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         count();
         // SAFETY: `ptr` came from `System` with `layout`: every allocation goes through `alloc`.
         unsafe { System.dealloc(ptr, layout) }
     }
 
+    // SAFETY (contract): same as `GlobalAlloc`; forwarded unchanged to `System`.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALL.fetch_add(1, Ordering::Relaxed);
         count();
@@ -59,6 +62,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc_zeroed(layout) }
     }
 
+    // SAFETY (contract): same as `GlobalAlloc`; forwarded unchanged to `System`.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALL.fetch_add(1, Ordering::Relaxed);
         count();

@@ -193,6 +193,7 @@ fn scan_portable(lines: &[KeyLine], mark: i64, from: usize) -> Option<(usize, u3
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+// SAFETY (contract): the body is safe code; callers run it only after detecting AVX2.
 unsafe fn scan_avx2(lines: &[KeyLine], mark: i64, from: usize) -> Option<(usize, u32)> {
     scan_portable(lines, mark, from)
 }
@@ -203,6 +204,7 @@ unsafe fn scan_avx2(lines: &[KeyLine], mark: i64, from: usize) -> Option<(usize,
 /// The CPU must support AVX-512F and AVX-512VL.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
+// SAFETY (contract): the body is safe code; callers run it only after detecting AVX-512F/VL.
 unsafe fn scan_avx512(lines: &[KeyLine], mark: i64, from: usize) -> Option<(usize, u32)> {
     scan_portable(lines, mark, from)
 }

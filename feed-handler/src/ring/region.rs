@@ -117,7 +117,7 @@ impl Region {
     /// The region's words.
     #[inline]
     pub(crate) fn words(&self) -> &[AtomicU64] {
-        // SAFETY: `ptr` points to `len` initialised, 8-byte aligned words that stay valid while
+        // Soundness: `ptr` points to `len` initialised, 8-byte aligned words that stay valid while
         // `self.backing` lives (it outlives the returned borrow of `self`):
         // - heap: the `Arc` allocation of lines (each `[AtomicU64; 16]`, `repr(C)`, no padding,
         //   so the lines are one contiguous run of words) or of loom atomics;
@@ -128,6 +128,8 @@ impl Region {
         //   every access through it is atomic, so concurrent writes by another process are not
         //   data races. A file truncated under us would fault (SIGBUS); ring files are created
         //   under a temporary name and renamed into place, never truncated while mapped.
+        // SAFETY: as argued just above: `len` valid, aligned, initialised words that live as
+        // long as `self` and are only ever accessed atomically.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
