@@ -12,40 +12,20 @@
 use criterion::{black_box, criterion_group, Criterion};
 use hotrisk_engine::policy::book::Book;
 use hotrisk_engine::policy::metrics::OrderMetrics;
-use hotrisk_engine::policy::spec::{Bracket, ContractKind, InstrumentSpec};
+use hotrisk_engine::policy::spec::InstrumentSpec;
 use hotrisk_engine::policy::tiers::{PartialInput, PositionView, ScopeView};
 use hotrisk_engine::policy::{sizing, tiers, BreachInput, Policy, PolicyConfig, TriggerInfo};
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::{AckStatus, Msg, MsgKind, Order, Side};
 
+#[path = "../tests/policy_common/mod.rs"]
+mod policy_common;
+
 const MARK: i64 = 49_000 * E8;
 
+/// The BTCUSDT-like instrument of the policy tests (one definition for tests and bench).
 fn spec() -> InstrumentSpec {
-    InstrumentSpec::new(
-        ContractKind::Linear,
-        E8 / 10,
-        E8 / 1000,
-        E8,
-        E8 / 2000,
-        &[
-            Bracket {
-                cap: 50_000 * E8,
-                mmr: E8 * 4 / 1000,
-                cum: 0,
-            },
-            Bracket {
-                cap: 250_000 * E8,
-                mmr: E8 * 5 / 1000,
-                cum: 50 * E8,
-            },
-            Bracket {
-                cap: 0,
-                mmr: E8 / 100,
-                cum: 1_300 * E8,
-            },
-        ],
-    )
-    .unwrap()
+    policy_common::btc()
 }
 
 fn rec(kind: MsgKind, ts: i64, aux: u8, body: [i64; 3]) -> Msg {
