@@ -446,7 +446,8 @@ pub struct RingInfo {
     pub created_wall_ns: u64,
     /// The end-of-stream flag.
     pub closed: bool,
-    /// Messages published.
+    /// Messages published: the header's write cursor, plus one if the next slot already holds
+    /// its message (a producer stopped between publishing a slot and advancing the cursor).
     pub write_cursor: u64,
     /// Messages consumed (SPSC); 0 for broadcast rings.
     pub read_cursor: u64,
@@ -476,7 +477,21 @@ impl RingInfo {
             .collect();
         let geometry = Geometry::validate(path, &header, len, None)?;
         let heartbeat_ns = header[layout::HEARTBEAT_W] as i64;
-        let write_cursor = header[layout::WRITE_CURSOR_W];
+        // The producer stores the write cursor just after publishing a slot (its sequence word),
+        // so the cursor may trail by one message — for good if the producer died in between.
+        // The next slot's sequence word settles it: it holds `cursor + 1` only if that message
+        // was published.
+        let mut write_cursor = header[layout::WRITE_CURSOR_W];
+        let next = write_cursor.wrapping_add(1);
+        let mut seq = [0u8; 8];
+        {
+            use std::os::unix::fs::FileExt;
+            file.read_exact_at(&mut seq, geometry.slot_w(next) as u64 * 8)
+                .map_err(io("read a ring slot's sequence word"))?;
+        }
+        if u64::from_le_bytes(seq) == next {
+            write_cursor = next;
+        }
         let readers = (0..layout::READER_SLOTS)
             .filter_map(|slot| {
                 let base = layout::reader_w(slot);
