@@ -334,7 +334,10 @@ fn ring_info_counts_a_published_slot_the_write_cursor_has_not_caught_up_with() {
     let mut tx = SpscProducer::<Msg>::create(&p.0, 4).unwrap();
     let mut rx = SpscConsumer::<Msg>::attach(&p.0).unwrap();
     for _ in 0..6 {
-        if tx.try_push(Msg::market(hotrisk_feed::MsgKind::Trade, 1, 0, 0)).is_err() {
+        if tx
+            .try_push(Msg::market(hotrisk_feed::MsgKind::Trade, 1, 0, 0))
+            .is_err()
+        {
             assert!(rx.try_pop().is_some());
             tx.try_push(Msg::market(hotrisk_feed::MsgKind::Trade, 1, 0, 0))
                 .unwrap();
@@ -352,7 +355,11 @@ fn ring_info_counts_a_published_slot_the_write_cursor_has_not_caught_up_with() {
     poke(&p.0, layout::WRITE_CURSOR_W, 6);
     assert_eq!(RingInfo::read(&p.0).unwrap().write_cursor, 6);
     let slot_of_6 = layout::HEADER_WORDS + (5 % 4) * 16;
-    assert_eq!(peek(&p.0, slot_of_6), 6, "the sequence word starts the slot");
+    assert_eq!(
+        peek(&p.0, slot_of_6),
+        6,
+        "the sequence word starts the slot"
+    );
     // The consumer never trusts the cursor: a rewound cursor changes no pop.
     poke(&p.0, layout::WRITE_CURSOR_W, 0);
     for _ in 3..=6 {

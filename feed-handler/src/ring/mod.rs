@@ -318,15 +318,39 @@ impl<T: Pod> Shared<T> {
         self.word(layout::PRODUCER_PID_W).load(Ordering::Relaxed)
     }
 
-    /// Copies `v` into `dst[..WORDS]`, word by word, with Relaxed atomic stores.
+    /// Copies `v` into `dst[..WORDS]`, word by word, with Relaxed atomic stores, **last word
+    /// first**: a slot's sequence word shares the first cache line with the first message words,
+    /// so the stores to the slot's *other* line(s) go first and the stores to the sequence line
+    /// (message words, then the caller's sequence store) come last and back to back, leaving a
+    /// polling consumer no window to pull that line back between them.
     #[inline(always)]
     fn store_msg(dst: &[AtomicU64], v: &T) {
         let bytes = bytemuck::bytes_of(v);
-        for (word, chunk) in dst[..Self::WORDS].iter().zip(bytes.chunks_exact(8)) {
+        for (word, chunk) in dst[..Self::WORDS].iter().zip(bytes.chunks_exact(8)).rev() {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
             word.store(u64::from_ne_bytes(b), Ordering::Relaxed);
         }
+    }
+
+    /// Hints the CPU to fetch the cache lines of the slot at word `base` after its first one
+    /// (the line holding the sequence word, which the caller is polling).
+    #[inline(always)]
+    fn prefetch_slot_tail(&self, base: usize) {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        {
+            let words = self.region.words();
+            let mut w = base + 8;
+            while w < base + self.geometry.stride_words() {
+                let p = words[w].as_ptr().cast::<i8>().cast_const();
+                // SAFETY: `prefetcht0` only hints the cache; it never faults, reads nothing into
+                // the program and has no effect on memory. `p` is in bounds of the region anyway.
+                unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+                w += 8;
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
+        let _ = base;
     }
 
     /// Copies a message out of `src[..WORDS]`, word by word, with Relaxed atomic loads. Any bit

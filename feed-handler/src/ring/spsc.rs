@@ -10,11 +10,10 @@
 //!   producer never overwrites). Otherwise the producer copies the message into the slot (Relaxed
 //!   word stores), then stores `s` into the slot's sequence word with **Release** (the publication
 //!   point), then `s` into the write cursor (Release; a count for tools, see below).
-//! - pop `r`: the consumer loads the sequence word of slot `r` with **Acquire** and copies the
-//!   message out (Relaxed word loads, made after that load in program order). If the word is `r`
-//!   the copy is the message; otherwise (`r − capacity` from the previous lap, or 0) the ring is
-//!   empty and the copy is discarded. After a pop it stores `r` into the read cursor with
-//!   **Release**.
+//! - pop `r`: the consumer loads the sequence word of slot `r` with **Acquire**. If it is not `r`
+//!   (`r − capacity` from the previous lap, or 0) the ring is empty. If it is `r`, the consumer
+//!   copies the message out (Relaxed word loads, after that load in program order), then stores
+//!   `r` into the read cursor with **Release**.
 //!
 //! Why this is correct:
 //! - *Visibility*: the consumer's Acquire load that reads `r` synchronises with the producer's
@@ -23,20 +22,25 @@
 //! - *No torn or overwritten reads*: the producer writes into the slot again only for message
 //!   `r + capacity`, and only after an **Acquire** load of the read cursor returned `>= r`. That
 //!   value was stored (Release) by the consumer after its copy of message `r`, so the copy happens
-//!   before the overwrite and cannot observe it. The copy made while the word is *not* `r` may be
-//!   torn; it is never returned.
+//!   before the overwrite and cannot observe it. The consumer never copies a slot whose word is
+//!   not `r`.
 //! - *Lossless, in order, no duplicates*: the consumer accepts exactly the sequence it expects,
 //!   one at a time; the producer never reuses a slot whose message was not popped.
 //!
 //! Why this shape (latency): the consumer polls only the slot it will read next, never a cursor
 //! the producer writes, so a message costs the slot's cache lines moving from producer to
-//! consumer (the sequence word shares a line with the first 56 message bytes, and the copy in the
-//! same poll fetches the second line in parallel) instead of a cursor line *then* the slot. The
-//! producer reads the consumer's read cursor only when its cached copy says full, so in steady
-//! state neither side touches a line the other writes except the slots. The consumer stores its
-//! read cursor on every pop anyway: the line is its own (no coherence traffic unless the producer
-//! is waiting on a full ring), and a consumer that restarts resumes exactly after the last
-//! message it popped.
+//! consumer instead of a cursor line *then* the slot (version 1 of the layout did that: about
+//! 2x the bare cache-line ping-pong). With 64-byte messages a slot spans two lines: the sequence
+//! word and the first 56 bytes, then the last 8. The producer stores the second line first and
+//! the sequence line last, back to back; the consumer, while the ring is empty, polls the
+//! sequence word with a load and the second line with a *prefetch* hint, so both lines travel at
+//! once. (Copying the whole slot on every poll — loads instead of the prefetch — measured ~10%
+//! slower: a load that a producer store invalidates before it retires forces the polling core to
+//! replay; a prefetch does not.) The producer reads the consumer's read cursor only when its
+//! cached copy says full, so in steady state neither side touches a line the other writes except
+//! the slots. The consumer stores its read cursor on every pop anyway: the line is its own (no
+//! coherence traffic unless the producer is waiting on a full ring), and a consumer that restarts
+//! resumes exactly after the last message it popped.
 //!
 //! The write cursor is not part of the hot path: [`SpscConsumer::is_closed`], `backlog` and
 //! outside tools read it. It trails the slots by at most one message (it is stored just after the
@@ -248,14 +252,16 @@ impl<T: Pod> SpscConsumer<T> {
         let words = self.shared.region.words();
         // Acquire: if this is `r`, the producer's stores of message `r` are visible below.
         let seq = words[base].load(Ordering::Acquire);
-        // Copy before testing `seq`: the loads come after the Acquire load in program order (so
-        // they see message `r` if `seq` says it is there) but do not wait for its value, so the
-        // CPU fetches the slot's second cache line in parallel with the first instead of after
-        // it. A copy made while the slot is not yet `r` is discarded, never returned.
-        let v = Shared::load_msg(&words[base + 1..]);
         if seq != r {
+            // Empty (the word still holds `r − capacity`, or 0). While we poll the sequence
+            // word's line, ask for the slot's other line too: when the producer has written it
+            // (it stores that line first), the fetch overlaps the one of the sequence line
+            // instead of following it. A hint, not a load: it cannot see or return anything.
+            self.shared.prefetch_slot_tail(base);
             return None;
         }
+        // These loads follow the Acquire load in program order: they see message `r`.
+        let v = Shared::load_msg(&words[base + 1..]);
         self.read = r;
         // Release: our loads of the slot happen before the producer, which Acquire-loads this
         // cursor before reusing the slot, overwrites it.
