@@ -55,7 +55,7 @@
 //! ```
 //!
 //! The sequence word holds `s` once message `s` is complete, 0 if the slot was never written. A
-//! consumer waiting for message `s` polls only that word (and copies the slot in the same poll),
+//! consumer waiting for message `s` polls only that word (SPSC: and prefetches the slot's other line),
 //! never a shared cursor, so one message costs the slot's lines moving from producer to consumer
 //! and nothing else; the slot starts a cache line so the word and the first 56 message bytes
 //! arrive together.
