@@ -354,7 +354,9 @@ fn ring_info_counts_a_published_slot_the_write_cursor_has_not_caught_up_with() {
     // The next slot holds message 3 (from the previous lap), not 7: the cursor is not bumped.
     poke(&p.0, layout::WRITE_CURSOR_W, 6);
     assert_eq!(RingInfo::read(&p.0).unwrap().write_cursor, 6);
-    let slot_of_6 = layout::HEADER_WORDS + (5 % 4) * 16;
+    let stride_w = RingKind::Spsc.stride(64) / 8;
+    // Message 6 lives in slot (6 − 1) mod 4 = 1.
+    let slot_of_6 = layout::HEADER_WORDS + stride_w;
     assert_eq!(
         peek(&p.0, slot_of_6),
         6,
