@@ -53,7 +53,7 @@ use hotrisk_feed::ring::idle::{IdleStrategy, SpinThenYield};
 use hotrisk_feed::ring::spsc::{SpscConsumer, SpscProducer};
 use hotrisk_feed::Msg;
 
-/// Aeron IPC, a peer that needs Aeron's C code built (cmake, libclang): only with `--features aeron`.
+// Aeron IPC, a peer that needs Aeron's C code built (cmake, libclang): only with `--features aeron`.
 #[cfg(feature = "aeron")]
 #[path = "aeron.rs"]
 mod aeron;
