@@ -6,7 +6,7 @@
 //!   `SHARED` threading mode (conductor, sender and receiver agents on one background thread
 //!   with Aeron's default back-off idle strategy: spin, yield, then park up to 1 ms), its
 //!   directory `<shm-dir>/hotrisk-bench-<pid>-aeron` (default `/dev/shm`), deleted on start and
-//!   on shutdown, and removed again when [`AeronIpc`] drops (belt and braces after a crash);
+//!   on shutdown, and removed again when [`AeronIpc`] drops (should the driver leave it);
 //! - one **C client** ([`rusteron_client::Aeron`]) with its own conductor thread (sleeping idle);
 //! - per one-way queue ([`Kind::pair`](super::Kind)): an *exclusive* publication and a
 //!   subscription on `aeron:ipc`, each queue on its own stream id. The ping-pong uses two of
@@ -25,7 +25,7 @@
 //! (`pre_touch_mapped_memory`). Without that, each fresh 4 KiB of term buffer costs a page
 //! fault on first use (every 42 messages until all three terms have been written once): on
 //! the 2-core VM that alone put Aeron's one-way p99 at 3.7–9 µs and p99.9 at 0.5–1.6 ms,
-//! against about 1 µs and 7.5 µs with pre-touching.
+//! against 1–1.5 µs and 7.5–14 µs with pre-touching (same machine, same load).
 //!
 //! The pinned timer and echo threads, the idle strategy (spin on separate cores,
 //! spin-then-yield on one) and the histograms are those of every other transport
@@ -62,7 +62,7 @@ use super::{idle, Kind, Receiver, Sender};
 
 /// IPC term buffer length (bytes) of every publication: 16 MiB, so the publication window
 /// (half a term, about 87 000 messages of 96 bytes) outlasts the driver conductor's longest
-/// park. Three terms per log; the files are sparse and live in the driver directory.
+/// park. Three terms per log (48 MiB), written in full (not sparse) in the driver directory.
 pub(super) const TERM_LENGTH: usize = 16 << 20;
 
 /// How long a new publication and subscription may take to see each other.
