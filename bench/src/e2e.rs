@@ -51,6 +51,8 @@ pub struct Options {
     pub instruments: usize,
     /// Extra engine settings (`key=value`, passed as `--set`).
     pub engine_set: Vec<String>,
+    /// The feed's price path.
+    pub scenario: Scenario,
 }
 
 /// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100).
@@ -123,7 +125,7 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
                 symbols: symbols(o.instruments),
                 ..GenConfig::default()
             },
-            scenario: Scenario::Crash,
+            scenario: o.scenario,
             duration_ms: o.duration_ms,
             event_at_ms: o.duration_ms / 4,
             step_us: 1_000,
