@@ -86,11 +86,14 @@ pub fn default_hotrisk() -> PathBuf {
 }
 
 fn feed_rate(stderr: &str) -> Option<f64> {
-    // "feed-handler: published N msgs into … in S s (R M msg/s)"
+    // "feed-handler: published N msgs into … in S s (R M msg/s)": N / S (R is rounded to
+    // 0.01 M, too coarse for a paced feed).
     let l = stderr.lines().find(|l| l.contains("published"))?;
-    let i = l.find(" M msg/s")?;
-    let start = l[..i].rfind('(')? + 1;
-    l[start..i].trim().parse::<f64>().ok().map(|m| m * 1e6)
+    let after = &l[l.find("published ")? + "published ".len()..];
+    let n: f64 = after.split_whitespace().next()?.parse().ok()?;
+    let secs_at = l.rfind(" s (")?;
+    let secs: f64 = l[l[..secs_at].rfind(' ')? + 1..secs_at].parse().ok()?;
+    (secs > 0.0).then(|| n / secs)
 }
 
 /// Runs the selected modes.
@@ -192,4 +195,15 @@ pub fn markdown(results: &[ModeResult]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn feed_rate_from_count_and_seconds() {
+        let l = "feed-handler: published 344723 msgs into /dev/shm/x-md in 39.980 s (0.01 M msg/s); last";
+        let r = super::feed_rate(l).unwrap();
+        assert!((r - 344_723.0 / 39.98).abs() < 1e-6, "{r}");
+        assert_eq!(super::feed_rate("nothing"), None);
+    }
 }
