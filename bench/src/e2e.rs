@@ -117,6 +117,7 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             speed,
             out: dir,
             engine_extra: Vec::new(),
+            cpus: Some(hotrisk_engine::launch::CpuPlan::current()),
             timeout: o.timeout,
             tag: format!("e2e-{mode}"),
         })

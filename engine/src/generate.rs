@@ -118,6 +118,23 @@ pub enum GenError {
     Invalid(String),
 }
 
+/// The instrument behind a symbol: start price, tick and lot. The synthetic feed's defaults
+/// ([`SynthInstrument::for_symbol`]), except that ETH and SOL trade in the larger lots some venues
+/// use (0.01 ETH, 1 SOL), so that a book level of the same number of lots holds a comparable
+/// quote notional in every instrument (about 300 k, 150 k and 750 k USDT for BTC, ETH and SOL at
+/// 5 000 lots a level): positions drawn from one notional range then meet books of similar depth.
+/// The feed is given the written instruments file (`feed-handler synthetic --instruments`), so
+/// the market and the accounts agree by construction.
+pub fn instrument(symbol: &str) -> SynthInstrument {
+    let mut i = SynthInstrument::for_symbol(symbol);
+    match symbol {
+        "ETHUSDT" => i.lot = E8 / 100,
+        "SOLUSDT" => i.lot = E8,
+        _ => {}
+    }
+    i
+}
+
 /// SplitMix64: a small, fast, well-mixed deterministic generator (no dependency needed).
 #[derive(Debug, Clone)]
 struct Rng(u64);
@@ -183,7 +200,7 @@ pub fn instruments_toml(cfg: &GenConfig) -> String {
         format_e8(cfg.insurance_fund_e8)
     );
     for sym in &cfg.symbols {
-        let i = SynthInstrument::for_symbol(sym);
+        let i = instrument(sym);
         let _ = write!(
             s,
             "\n[[instrument]]\nsymbol = \"{sym}\"\nkind = \"linear\"\ntick_size = \"{}\"\nlot_size = \"{}\"\ncontract_size = \"1\"\nmark_price = \"{}\"\nliquidation_fee_rate = \"{}\"\n",
@@ -244,11 +261,7 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
     let positions_file = dir.join("positions.csv");
     let f = File::create(&positions_file).map_err(io(&positions_file))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
-    let specs: Vec<SynthInstrument> = cfg
-        .symbols
-        .iter()
-        .map(|s| SynthInstrument::for_symbol(s))
-        .collect();
+    let specs: Vec<SynthInstrument> = cfg.symbols.iter().map(|s| instrument(s)).collect();
     let mut r = Rng(cfg.seed ^ 0x6A09_E667_F3BC_C908);
     let mut sum = GenSummary {
         instruments_file,

@@ -165,6 +165,22 @@ impl Child {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
+        Self::spawn_on(name, exe, args, log_dir, None)
+    }
+
+    /// [`Child::spawn`], restricted to the logical CPUs `cpus` when given (the affinity is set
+    /// in the child before it executes `exe`, so every thread it starts inherits it).
+    pub fn spawn_on<I, S>(
+        name: &str,
+        exe: &Path,
+        args: I,
+        log_dir: &Path,
+        cpus: Option<&[usize]>,
+    ) -> Result<Self, LaunchError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
         let io = |what: String| move |source| LaunchError::Io { what, source };
         std::fs::create_dir_all(log_dir).map_err(io(format!("creating {}", log_dir.display())))?;
         let out = log_dir.join(format!("{name}.out"));
@@ -172,11 +188,12 @@ impl Child {
         let fo = File::create(&out).map_err(io(format!("creating {}", out.display())))?;
         let fe = File::create(&err).map_err(io(format!("creating {}", err.display())))?;
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let child = Command::new(exe)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(fo)
-            .stderr(fe)
+        let mut cmd = Command::new(exe);
+        cmd.args(&args).stdin(Stdio::null()).stdout(fo).stderr(fe);
+        if let Some(cpus) = cpus {
+            restrict_to(&mut cmd, cpus);
+        }
+        let child = cmd
             .spawn()
             .map_err(io(format!("starting {name} ({})", exe.display())))?;
         Ok(Self {
@@ -282,6 +299,109 @@ fn send_term(pid: libc::pid_t) {
     }
 }
 
+/// Makes `cmd`'s process run only on `cpus` (ids at or above `CPU_SETSIZE` are ignored; an
+/// empty set leaves the affinity alone). A failure to set it is not an error: the process runs
+/// unrestricted, as the report's placement line then overstates nothing but the isolation.
+#[allow(unsafe_code)]
+fn restrict_to(cmd: &mut Command, cpus: &[usize]) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: an all-zero `cpu_set_t` is a valid, empty set (it is a plain bit array).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut any = false;
+    for &c in cpus {
+        if c < libc::CPU_SETSIZE as usize {
+            // SAFETY: `c` is below `CPU_SETSIZE`, the number of bits `set` holds.
+            unsafe { libc::CPU_SET(c, &mut set) };
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    let hook = move || {
+        // SAFETY: `sched_setaffinity` is a plain system call (async-signal-safe, allowed between
+        // fork and exec); `set` is a valid `cpu_set_t` owned by this closure and its size is
+        // passed with it; pid 0 is the calling (child) process.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec; it only makes one system call,
+    // allocates nothing and takes no lock, as `pre_exec` requires.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Where the pipeline's processes and the engine's threads run, chosen from the number of
+/// logical CPUs this process may use.
+///
+/// The engine's risk thread gets a core of its own and busy-spins there, with the gateway's work
+/// done inline right after each decision (no second hot thread to share a core with); the
+/// feed-handler, the venue and the engine's reporter go to the other cores. On a 2-CPU machine
+/// that is core 1 for the risk thread and core 0 for everything else: the feed-handler's pacer and
+/// the venue yield to each other there, and nothing preempts the risk thread. Without this, four
+/// spinning threads share two cores and every hand-off waits for a scheduler time slice
+/// (milliseconds). The order ring is sized by the caller to hold a whole run's orders, which
+/// rules out the inline gateway's one hazard (see `config::GatewayMode::Auto`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuPlan {
+    /// CPUs of the feed-handler process (`None`: unrestricted).
+    pub feed: Option<Vec<usize>>,
+    /// CPUs of the venue process (`None`: unrestricted).
+    pub venue: Option<Vec<usize>>,
+    /// `--set` values for `hotrisk run` (cores, gateway mode, idle strategy).
+    pub engine_sets: Vec<String>,
+    /// One line for the report.
+    pub description: String,
+}
+
+impl CpuPlan {
+    /// The plan for `cpus` logical CPUs (ids `0..cpus`).
+    pub fn for_cpus(cpus: usize) -> Self {
+        let sets = |risk: &str, reporter: &str, idle: &str| {
+            vec![
+                format!("threads.risk_core={risk}"),
+                format!("threads.reporter_core={reporter}"),
+                "threads.gateway=\"inline\"".to_owned(),
+                format!("threads.idle=\"{idle}\""),
+            ]
+        };
+        match cpus {
+            0 | 1 => Self {
+                feed: None,
+                venue: None,
+                engine_sets: sets("\"none\"", "\"none\"", "spin-then-yield"),
+                description: "1 CPU: every process shares it (spin-then-yield); latencies include scheduling".into(),
+            },
+            2 => Self {
+                feed: Some(vec![0]),
+                venue: Some(vec![0]),
+                engine_sets: sets("1", "0", "busy-spin"),
+                description: "CPU 1: engine risk thread alone (busy-spin, gateway inline); CPU 0: feed-handler, venue, engine reporter".into(),
+            },
+            3 => Self {
+                feed: Some(vec![0]),
+                venue: Some(vec![2]),
+                engine_sets: sets("1", "0", "busy-spin"),
+                description: "CPU 1: engine risk thread (busy-spin, gateway inline); CPU 0: feed-handler, engine reporter; CPU 2: venue".into(),
+            },
+            _ => Self {
+                feed: Some(vec![2]),
+                venue: Some(vec![3]),
+                engine_sets: sets("1", "0", "busy-spin"),
+                description: "CPU 1: engine risk thread (busy-spin, gateway inline); CPU 2: feed-handler; CPU 3: venue; CPU 0: engine reporter".into(),
+            },
+        }
+    }
+
+    /// The plan for the CPUs this process may use.
+    pub fn current() -> Self {
+        Self::for_cpus(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -334,6 +454,10 @@ pub struct PipelineSpec {
     pub engine_args: Vec<String>,
     /// Instruments the venue keeps books for.
     pub instruments: usize,
+    /// CPUs of the feed-handler process (`None`: unrestricted).
+    pub feed_cpus: Option<Vec<usize>>,
+    /// CPUs of the venue process (`None`: unrestricted).
+    pub venue_cpus: Option<Vec<usize>>,
     /// Where the processes' outputs go.
     pub log_dir: PathBuf,
     /// Deadline of the whole run.
@@ -367,7 +491,13 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "2".into(),
         "--quiet".into(),
     ]);
-    let mut feed = Child::spawn("feed-handler", &spec.exe, &feed_args, &spec.log_dir)?;
+    let mut feed = Child::spawn_on(
+        "feed-handler",
+        &spec.exe,
+        &feed_args,
+        &spec.log_dir,
+        spec.feed_cpus.as_deref(),
+    )?;
     wait_for_path(&rings.md, left(), Some(&mut feed))?;
     // Venue: reads md from the start, creates the acct ring, waits for the order ring.
     let venue_args = vec![
@@ -381,7 +511,13 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "--instruments".into(),
         spec.instruments.to_string(),
     ];
-    let mut venue = Child::spawn("venue", &spec.exe, &venue_args, &spec.log_dir)?;
+    let mut venue = Child::spawn_on(
+        "venue",
+        &spec.exe,
+        &venue_args,
+        &spec.log_dir,
+        spec.venue_cpus.as_deref(),
+    )?;
     wait_for_path(&rings.acct, left(), Some(&mut venue))?;
     let mut engine_args = vec![
         "run".to_owned(),
@@ -473,8 +609,11 @@ pub struct SyntheticRun {
     pub speed: Option<String>,
     /// Report directory (snapshot/, logs/, engine.journal, latency.hlog, `<stage>.hgrm`).
     pub out: PathBuf,
-    /// Extra `hotrisk run` arguments (`--set …`).
+    /// Extra `hotrisk run` arguments (`--set …`), after the placement's.
     pub engine_extra: Vec<String>,
+    /// Where the processes and the engine's threads run (`None`: the engine's configured
+    /// defaults, processes unrestricted).
+    pub cpus: Option<CpuPlan>,
     /// Deadline of the processes.
     pub timeout: Duration,
     /// Ring name tag (`/dev/shm/hotrisk-<tag>-…`).
@@ -517,11 +656,18 @@ pub fn engine_summary(stdout: &str) -> String {
 
 /// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
 pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
-    use hotrisk_feed::source::synthetic::{SynthConfig, Synthetic};
+    use hotrisk_feed::source::synthetic::{instruments_from_toml, SynthConfig, Synthetic};
     let snapshot = crate::generate::write_snapshot(&r.accounts, &r.out.join("snapshot"))
         .map_err(|e| format!("generating accounts: {e}"))?;
-    // The feed, regenerated here (deterministic) for the trigger marks of the slippage figures.
+    // The feed takes its instruments (start price, tick, lot) from the snapshot's instruments
+    // file, so the accounts and the market agree by construction. It is regenerated here
+    // (deterministic) for the trigger marks of the slippage figures.
+    let instruments_file = snapshot.instruments_file.display().to_string();
+    let toml_text = std::fs::read_to_string(&snapshot.instruments_file)
+        .map_err(|e| format!("{instruments_file}: {e}"))?;
     let mut cfg = SynthConfig::new(r.accounts.seed, &r.accounts.symbols, r.scenario);
+    cfg.instruments = instruments_from_toml(&instruments_file, &toml_text)
+        .map_err(|e| format!("{instruments_file}: {e}"))?;
     cfg.step_ns = r.step_us * 1_000;
     cfg.depth = r.depth;
     cfg.vol_ppm = r.vol_ppm;
@@ -543,8 +689,8 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
         "synthetic",
         "--scenario",
         &scenario,
-        "--symbols",
-        &r.accounts.symbols.join(","),
+        "--instruments",
+        &instruments_file,
         "--seed",
         &r.accounts.seed.to_string(),
         "--duration-ms",
@@ -588,12 +734,28 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
             (md_records as u64 * 2).next_power_of_two().max(1 << 20)
         ),
     ];
+    // Room on the order ring for every order of the run (two per position is far more than a
+    // run sends): with the gateway inline, a full order ring would stall the risk thread.
+    let order_capacity = (snapshot.positions as usize * 2)
+        .next_power_of_two()
+        .clamp(1 << 16, 1 << 20);
+    engine_args.extend([
+        "--set".into(),
+        format!("rings.order_capacity={order_capacity}"),
+    ]);
+    if let Some(plan) = &r.cpus {
+        for s in &plan.engine_sets {
+            engine_args.extend(["--set".into(), s.clone()]);
+        }
+    }
     engine_args.extend(r.engine_extra.iter().cloned());
     let spec = PipelineSpec {
         exe: r.exe.clone(),
         feed_args,
         engine_args,
         instruments: r.accounts.symbols.len(),
+        feed_cpus: r.cpus.as_ref().and_then(|p| p.feed.clone()),
+        venue_cpus: r.cpus.as_ref().and_then(|p| p.venue.clone()),
         log_dir: r.out.join("logs"),
         timeout: r.timeout,
     };

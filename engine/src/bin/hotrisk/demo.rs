@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hotrisk_engine::generate::GenConfig;
-use hotrisk_engine::launch::{self, SyntheticRun};
+use hotrisk_engine::launch::{self, CpuPlan, SyntheticRun};
 use hotrisk_engine::machine::Machine;
 use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown};
+use hotrisk_feed::fixed::E8;
 use hotrisk_feed::source::synthetic::Scenario;
 
 /// Arguments of `hotrisk demo`.
@@ -53,6 +54,19 @@ pub(crate) struct Args {
     /// Mean resting size of a synthetic book level, in lots (BTC: 0.001 lot).
     #[arg(long, default_value_t = 5_000)]
     level_lots: i64,
+    /// Book levels per side in the synthetic feed.
+    #[arg(long, default_value_t = 10)]
+    depth: usize,
+    /// Share of positions at low leverage (2–8×, they survive the crash), percent; the rest are
+    /// leveraged 10–100× (longs) or 5–50× (shorts).
+    #[arg(long, default_value_t = 90)]
+    safe_pct: u32,
+    /// Largest position notional, USDT (log-uniform from 100).
+    #[arg(long, default_value_t = 1_000_000)]
+    notional_max: i64,
+    /// Insurance fund at the start, USDT.
+    #[arg(long, default_value_t = 10_000_000)]
+    insurance_fund: i64,
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 110)]
     timeout_s: u64,
@@ -60,7 +74,6 @@ pub(crate) struct Args {
 
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];
 const STEP_US: i64 = 1_000;
-const DEPTH: usize = 20;
 const VOL_PPM: i64 = 5;
 
 fn utc_stamp() -> String {
@@ -120,8 +133,14 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         accounts,
         positions_per_account: a.positions_per_account,
         symbols: SYMBOLS.map(String::from).to_vec(),
+        safe_pct: a.safe_pct,
+        notional_min_e8: 100 * E8,
+        notional_max_e8: a.notional_max.saturating_mul(E8),
+        insurance_fund_e8: a.insurance_fund.saturating_mul(E8),
         ..GenConfig::default()
     };
+    let cpus = CpuPlan::current();
+    println!("placement: {}", cpus.description);
     let run = SyntheticRun {
         exe: launch::current_exe()?,
         accounts: gen.clone(),
@@ -129,12 +148,13 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         duration_ms,
         event_at_ms: a.event_at_ms,
         step_us: STEP_US,
-        depth: DEPTH,
+        depth: a.depth,
         vol_ppm: VOL_PPM,
         level_lots: Some(a.level_lots),
         speed: Some(a.speed.clone()),
         out: out.clone(),
         engine_extra: Vec::new(),
+        cpus: Some(cpus.clone()),
         timeout: Duration::from_secs(a.timeout_s).saturating_sub(t0.elapsed()),
         tag: "demo".into(),
     };
@@ -229,6 +249,11 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", report.display()))?;
 
     println!("\n== tick-to-order latency per stage (ns)\n{table}");
+    println!(
+        "== tick-to-order per {} ms interval (a flat line: the engine kept up with the feed)\n{}",
+        250,
+        lat.over_time(hotrisk_engine::latency::Stage::TickToOrder)
+    );
     println!("== liquidations\n{}", liq.table());
     if !summary.is_empty() {
         println!("== engine summary\n{summary}\n");
