@@ -635,6 +635,8 @@ pub struct SyntheticResult {
     pub liquidations: crate::outcome::Liquidations,
     /// The engine's end-of-run summary lines (policy bookkeeping).
     pub engine_summary: String,
+    /// The accounting check (replay of the journal), or why it could not run.
+    pub audit: Result<crate::outcome::Audit, String>,
     /// The journal.
     pub journal: PathBuf,
     /// The rings used (already removed).
@@ -682,7 +684,6 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     hotrisk_feed::source::number(&mut msgs);
     let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
     let md_records = msgs.len();
-    drop(msgs);
     let scenario = format!("{:?}", r.scenario).to_lowercase();
     let mut feed_args: Vec<String> = [
         "feed-handler",
@@ -767,8 +768,18 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     let latency = crate::report::RunLatency::from_hlog(&r.out.join("latency.hlog"))?;
     let (_, records) =
         crate::journal::read_journal(&journal).map_err(|e| format!("reading the journal: {e}"))?;
-    let liquidations = crate::outcome::Liquidations::from_journal(&records, &marks);
     let engine_summary = engine_summary(&processes.engine.stdout);
+    let audit = crate::outcome::audit(
+        &snapshot.instruments_file,
+        &snapshot.positions_file,
+        &msgs,
+        &records,
+    );
+    let liquidations = crate::outcome::Liquidations::from_journal(
+        &records,
+        &marks,
+        audit.as_ref().ok().map(|a| &a.decided_at),
+    );
     Ok(SyntheticResult {
         snapshot,
         md_records,
@@ -776,6 +787,7 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
         latency,
         liquidations,
         engine_summary,
+        audit,
         journal,
         rings: ring_paths,
     })

@@ -39,6 +39,14 @@ fn quick_demo_writes_the_report_and_liquidates() {
         "{stdout}"
     );
     assert!(stdout.contains("== liquidations"), "{stdout}");
+    // The accounting check ran: collateral moved by exactly the fills' realised PnL minus fees,
+    // the fund by its own flows, and the in-process replay of the journal reproduced every order.
+    assert!(stdout.contains("== accounting check"), "{stdout}");
+    assert!(
+        stdout.contains("| verdict | conserved; orders reproduced |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(residual 0 E8 units"), "{stdout}");
     assert!(stdout.contains("report: "), "{stdout}");
     // The interval log parses back and holds tick-to-order intervals.
     let ivs = read_hlog(&std::fs::read(out.join("latency.hlog")).unwrap()).unwrap();
@@ -47,7 +55,7 @@ fn quick_demo_writes_the_report_and_liquidates() {
         .any(|i| i.tag.as_deref() == Some("tick_to_order") && !i.hist.is_empty()));
     // Liquidation orders were journaled.
     let (_, recs) = read_journal(&out.join("engine.journal")).unwrap();
-    let l = Liquidations::from_journal(&recs, &MarkTimeline::default());
+    let l = Liquidations::from_journal(&recs, &MarkTimeline::default(), None);
     assert!(l.liquidation_orders() > 0, "{l:?}");
     assert!(l.accounts > 0);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();

@@ -208,7 +208,12 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.section("Tick-to-order latency per stage (ns)")
         .code(&table)
         .para("`ring_read`: md publish → read by the risk thread; `decision`: read → decision; `enqueue`: decision → in the gateway queue; `gateway_publish`: queue → order ring; `tick_to_order`: md publish → order on the order ring. `ring_read` and `decision` count every md record; `enqueue` onwards only the records that produced an order (cancel-alls included).");
+    let audit = match &r.audit {
+        Ok(a) => a.table(),
+        Err(e) => format!("accounting check: could not run: {e}\n"),
+    };
     md.section("Liquidations").para(&liq.table());
+    md.section("Accounting check").para(&audit).para("The run replayed in-process from its journal (see `hotrisk_engine::outcome::Audit`): collateral must move by exactly the realised PnL of the fills (recomputed independently) minus the fees the fund received; the fund by its fees, takeovers and covered balances.");
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
             .code(summary);
@@ -258,6 +263,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     if !summary.is_empty() {
         println!("== engine summary\n{summary}\n");
     }
+    println!("== accounting check\n{audit}");
     println!(
         "report: {} (with latency.hlog, <stage>.hgrm, {} SVG plots, the journal and logs/) | {:.1} s",
         report.display(),
