@@ -168,8 +168,9 @@ impl Child {
         Self::spawn_on(name, exe, args, log_dir, None)
     }
 
-    /// [`Child::spawn`], restricted to the logical CPUs `cpus` when given (the affinity is set
-    /// in the child before it executes `exe`, so every thread it starts inherits it).
+    /// [`Child::spawn`], restricted to the logical CPUs `cpus` when given (an empty slice: any
+    /// CPU) and then asking for nice [`PIPELINE_NICE`] (both set in the child before it executes
+    /// `exe`, so every thread it starts inherits them).
     pub fn spawn_on<I, S>(
         name: &str,
         exe: &Path,
@@ -191,7 +192,7 @@ impl Child {
         let mut cmd = Command::new(exe);
         cmd.args(&args).stdin(Stdio::null()).stdout(fo).stderr(fe);
         if let Some(cpus) = cpus {
-            restrict_to(&mut cmd, cpus);
+            restrict_to(&mut cmd, cpus, PIPELINE_NICE);
         }
         let child = cmd
             .spawn()
@@ -299,11 +300,16 @@ fn send_term(pid: libc::pid_t) {
     }
 }
 
+/// The nice value asked for the pipeline's processes when they are placed on CPUs: a machine's
+/// other work (a build) then preempts them far less often. Only a privileged user gets it (root
+/// or `CAP_SYS_NICE`); for anyone else the request fails silently and they run at nice 0.
+pub const PIPELINE_NICE: i32 = -10;
+
 /// Makes `cmd`'s process run only on `cpus` (ids at or above `CPU_SETSIZE` are ignored; an
-/// empty set leaves the affinity alone). A failure to set it is not an error: the process runs
-/// unrestricted, as the report's placement line then overstates nothing but the isolation.
+/// empty set leaves the affinity alone) at nice value `nice`. A failure to set either is not an
+/// error: the process runs unrestricted or at its inherited priority.
 #[allow(unsafe_code)]
-fn restrict_to(cmd: &mut Command, cpus: &[usize]) {
+fn restrict_to(cmd: &mut Command, cpus: &[usize], nice: i32) {
     use std::os::unix::process::CommandExt as _;
     // SAFETY: an all-zero `cpu_set_t` is a valid, empty set (it is a plain bit array).
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -315,15 +321,19 @@ fn restrict_to(cmd: &mut Command, cpus: &[usize]) {
             any = true;
         }
     }
-    if !any {
-        return;
-    }
     let hook = move || {
-        // SAFETY: `sched_setaffinity` is a plain system call (async-signal-safe, allowed between
-        // fork and exec); `set` is a valid `cpu_set_t` owned by this closure and its size is
-        // passed with it; pid 0 is the calling (child) process.
+        if any {
+            // SAFETY: `sched_setaffinity` is a plain system call (async-signal-safe, allowed
+            // between fork and exec); `set` is a valid `cpu_set_t` owned by this closure and its
+            // size is passed with it; pid 0 is the calling (child) process.
+            unsafe {
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+        // SAFETY: `setpriority` is a plain system call with no memory arguments; who 0 is the
+        // calling (child) process.
         unsafe {
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
         }
         Ok(())
     };
@@ -532,7 +542,15 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "rings.md_from_start=true".into(),
     ];
     engine_args.extend(spec.engine_args.iter().cloned());
-    let engine = Child::spawn("engine", &spec.exe, &engine_args, &spec.log_dir)?;
+    // The engine pins its own threads; when the other processes are placed, it gets the same
+    // nice value (an empty CPU set leaves its affinity alone).
+    let engine = Child::spawn_on(
+        "engine",
+        &spec.exe,
+        &engine_args,
+        &spec.log_dir,
+        spec.feed_cpus.as_ref().map(|_| &[][..]),
+    )?;
     // Wait for all three; the first failure ends the run (the others are killed on drop).
     let mut kids = [Some(feed), Some(venue), Some(engine)];
     let mut done: [Option<Finished>; 3] = [None, None, None];
