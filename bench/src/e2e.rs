@@ -47,6 +47,21 @@ pub struct Options {
     pub out: PathBuf,
     /// Deadline per run.
     pub timeout: Duration,
+    /// Instruments (symbols, see [`symbols`]); `positions_per_account` is at most this.
+    pub instruments: usize,
+    /// Extra engine settings (`key=value`, passed as `--set`).
+    pub engine_set: Vec<String>,
+}
+
+/// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100).
+pub fn symbols(n: usize) -> Vec<String> {
+    let known = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"];
+    (0..n)
+        .map(|i| match known.get(i) {
+            Some(s) => (*s).to_owned(),
+            None => format!("SYN{:02}USDT", i + 1),
+        })
+        .collect()
 }
 
 /// One mode's result.
@@ -105,6 +120,7 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
                 seed: o.seed,
                 accounts: o.accounts,
                 positions_per_account: o.positions_per_account,
+                symbols: symbols(o.instruments),
                 ..GenConfig::default()
             },
             scenario: Scenario::Crash,
@@ -116,7 +132,11 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             level_lots: Some(5_000),
             speed,
             out: dir,
-            engine_extra: Vec::new(),
+            engine_extra: o
+                .engine_set
+                .iter()
+                .flat_map(|kv| ["--set".to_owned(), kv.clone()])
+                .collect(),
             cpus: Some(hotrisk_engine::launch::CpuPlan::current()),
             timeout: o.timeout,
             tag: format!("e2e-{mode}"),

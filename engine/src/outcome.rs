@@ -465,8 +465,9 @@ pub fn audit(
     )?;
     core.seed_books(&books);
     a.fund_e8.0 = core.policy().fund().balance();
-    let cap = crate::config::Config::default().queue.max_orders_per_tick;
-    let mut sink = OrderSink::with_capacity(cap);
+    // Detached: it keeps a record's orders until they are taken out after the record (far more
+    // room than one record's orders; a refusal would show as a mismatch).
+    let mut sink = OrderSink::with_capacity(1 << 16);
     let mut replayed: Vec<hotrisk_feed::wire::Order> = Vec::new();
     let mut next_md = 0usize;
     let mut time = 0i64;
@@ -483,12 +484,11 @@ pub fn audit(
                 break;
             }
             next_md += 1;
-            sink.clear();
             core.on_market(m, sink);
-            for o in sink.as_slice() {
+            while let Some(o) = sink.pop() {
                 decided_at.insert(o.order_id, m.seq);
+                out.push(o);
             }
-            out.extend_from_slice(sink.as_slice());
             *time = (*time).max(if m.exch_ts != 0 {
                 m.exch_ts
             } else {
@@ -517,12 +517,11 @@ pub fn audit(
                     let pos = book.entry((ev.account, ev.instrument)).or_insert((0, 0));
                     realised += realise(pos, ev.body[0], ev.body[1]);
                 }
-                sink.clear();
                 core.on_account(&ev, &mut sink);
-                for o in sink.as_slice() {
+                while let Some(o) = sink.pop() {
                     decided_at.insert(o.order_id, r.md_seq);
+                    replayed.push(o);
                 }
-                replayed.extend_from_slice(sink.as_slice());
             }
             _ => {}
         }

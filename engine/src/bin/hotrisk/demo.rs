@@ -32,7 +32,8 @@ pub(crate) struct Args {
     /// A small, fast run (2 000 accounts, 1.5 s of feed): the end-to-end test's setting.
     #[arg(long)]
     quick: bool,
-    /// Accounts (default 100 000; 2 000 with --quick).
+    /// Accounts (default 20 000, sized so that the engine keeps up with the real-time feed on a
+    /// 2-core machine; 2 000 with --quick).
     #[arg(long)]
     accounts: Option<u32>,
     /// Positions per account, in distinct instruments (1..=3).
@@ -109,7 +110,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     let out = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
-    let accounts = a.accounts.unwrap_or(if a.quick { 2_000 } else { 100_000 });
+    let accounts = a.accounts.unwrap_or(if a.quick { 2_000 } else { 20_000 });
     let duration_ms = a.duration_ms.unwrap_or(if a.quick { 1_500 } else { 3_000 });
     if a.event_at_ms >= duration_ms {
         bail!(
