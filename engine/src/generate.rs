@@ -61,6 +61,9 @@ pub struct GenConfig {
     pub insurance_fund_e8: i64,
     /// Liquidation fee rate (E8).
     pub liquidation_fee_rate_e8: i64,
+    /// Start prices (E8) replacing [`instrument`]'s for these symbols (e.g. a captured feed's
+    /// first marks), rounded to the tick.
+    pub start_prices: Vec<(String, i64)>,
 }
 
 impl Default for GenConfig {
@@ -77,7 +80,19 @@ impl Default for GenConfig {
             notional_max_e8: 5_000_000 * E8,
             insurance_fund_e8: 1_000_000 * E8,
             liquidation_fee_rate_e8: E8 / 200,
+            start_prices: Vec::new(),
         }
+    }
+}
+
+impl GenConfig {
+    /// The instrument of `symbol` with this configuration's start price, if it gives one.
+    pub fn instrument(&self, symbol: &str) -> SynthInstrument {
+        let mut i = instrument(symbol);
+        if let Some((_, p)) = self.start_prices.iter().find(|(s, _)| s == symbol) {
+            i.start_price = round_to(*p, i.tick).max(i.tick);
+        }
+        i
     }
 }
 
@@ -200,7 +215,7 @@ pub fn instruments_toml(cfg: &GenConfig) -> String {
         format_e8(cfg.insurance_fund_e8)
     );
     for sym in &cfg.symbols {
-        let i = instrument(sym);
+        let i = cfg.instrument(sym);
         let _ = write!(
             s,
             "\n[[instrument]]\nsymbol = \"{sym}\"\nkind = \"linear\"\ntick_size = \"{}\"\nlot_size = \"{}\"\ncontract_size = \"1\"\nmark_price = \"{}\"\nliquidation_fee_rate = \"{}\"\n",

@@ -632,6 +632,9 @@ pub struct SyntheticRun {
     /// Where the processes and the engine's threads run (`None`: the engine's configured
     /// defaults, processes unrestricted).
     pub cpus: Option<CpuPlan>,
+    /// A captured feed to replay instead of the synthetic scenario (the scenario fields are then
+    /// unused; accounts are placed around the capture's first prices and its symbols).
+    pub capture: Option<PathBuf>,
     /// Deadline of the processes.
     pub timeout: Duration,
     /// Ring name tag (`/dev/shm/hotrisk-<tag>-…`).
@@ -674,8 +677,17 @@ pub fn engine_summary(stdout: &str) -> String {
         .join("\n")
 }
 
-/// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
-pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
+/// The generated snapshot, the feed's records (`seq` = ring sequence), the feed-handler's
+/// arguments (without capacity and pacing) and the number of instruments.
+type Feed = (
+    crate::generate::GenSummary,
+    Vec<hotrisk_feed::wire::Msg>,
+    Vec<String>,
+    usize,
+);
+
+/// The synthetic scenario of `r`: accounts first, then the feed over their instruments file.
+fn synthetic_feed(r: &SyntheticRun) -> Result<Feed, String> {
     use hotrisk_feed::source::synthetic::{instruments_from_toml, SynthConfig, Synthetic};
     let snapshot = crate::generate::write_snapshot(&r.accounts, &r.out.join("snapshot"))
         .map_err(|e| format!("generating accounts: {e}"))?;
@@ -700,8 +712,6 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     cfg.event_at_ns = r.event_at_ms * 1_000_000;
     let mut msgs: Vec<hotrisk_feed::wire::Msg> = Synthetic::new(cfg).collect();
     hotrisk_feed::source::number(&mut msgs);
-    let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
-    let md_records = msgs.len();
     let scenario = format!("{:?}", r.scenario).to_lowercase();
     let mut feed_args: Vec<String> = [
         "feed-handler",
@@ -722,14 +732,89 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
         &r.depth.to_string(),
         "--vol-ppm",
         &r.vol_ppm.to_string(),
-        "--capacity",
-        &(md_records.next_power_of_two().max(1 << 16)).to_string(),
     ]
     .map(String::from)
     .to_vec();
     if let Some(l) = r.level_lots {
         feed_args.extend(["--level-lots".to_owned(), l.to_string()]);
     }
+    Ok((snapshot, msgs, feed_args, r.accounts.symbols.len()))
+}
+
+/// A captured feed (`feed-handler replay`): accounts generated around each instrument's first
+/// mark in the capture (else its first trade or book level), the capture's symbols replacing
+/// `r.accounts.symbols`. Records not numbered 1, 2, … (a capture of a ring that did not start at
+/// 1, or a merge) are renumbered into `<out>/feed.hrcap`, which is replayed instead: the engine
+/// and the venue identify records by that number.
+fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
+    use hotrisk_feed::capture::{write_file, CaptureReader};
+    use hotrisk_feed::wire::MsgKind;
+    let (header, mut msgs) = CaptureReader::read_all(path).map_err(|e| e.to_string())?;
+    if msgs.is_empty() {
+        return Err(format!("{}: the capture holds no record", path.display()));
+    }
+    let mut prices: Vec<Option<(u8, i64)>> = vec![None; header.symbols.len()];
+    for m in &msgs {
+        let rank = match m.kind() {
+            Some(MsgKind::MarkPrice) => 0,
+            Some(MsgKind::Trade) => 1,
+            Some(MsgKind::BookLevel) => 2,
+            _ => continue,
+        };
+        if let Some(p) = prices.get_mut(usize::from(m.instrument)) {
+            if m.body[0] > 0 && p.is_none_or(|(r, _)| rank < r) {
+                *p = Some((rank, m.body[0]));
+            }
+        }
+    }
+    let mut accounts = r.accounts.clone();
+    accounts.symbols = header.symbols.clone();
+    accounts.start_prices = Vec::new();
+    for (sym, p) in header.symbols.iter().zip(&prices) {
+        match p {
+            Some((_, price)) => accounts.start_prices.push((sym.clone(), *price)),
+            None => {
+                return Err(format!(
+                    "{}: no mark, trade or book price for {sym}: cannot place accounts around it",
+                    path.display()
+                ))
+            }
+        }
+    }
+    accounts.positions_per_account = accounts
+        .positions_per_account
+        .min(header.symbols.len() as u32);
+    let snapshot = crate::generate::write_snapshot(&accounts, &r.out.join("snapshot"))
+        .map_err(|e| format!("generating accounts: {e}"))?;
+    let numbered = msgs.iter().zip(1u64..).all(|(m, i)| m.seq == i);
+    let feed = if numbered {
+        path.to_path_buf()
+    } else {
+        hotrisk_feed::source::number(&mut msgs);
+        let p = r.out.join("feed.hrcap");
+        write_file(&p, &header.symbols, &msgs).map_err(|e| e.to_string())?;
+        p
+    };
+    let feed_args = vec![
+        "feed-handler".to_owned(),
+        "replay".into(),
+        feed.display().to_string(),
+    ];
+    Ok((snapshot, msgs, feed_args, header.symbols.len()))
+}
+
+/// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
+pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
+    let (snapshot, msgs, mut feed_args, instruments) = match &r.capture {
+        Some(path) => captured_feed(r, path)?,
+        None => synthetic_feed(r)?,
+    };
+    let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
+    let md_records = msgs.len();
+    feed_args.extend([
+        "--capacity".to_owned(),
+        md_records.next_power_of_two().max(1 << 16).to_string(),
+    ]);
     match &r.speed {
         Some(s) => feed_args.extend(["--speed".to_owned(), s.clone()]),
         None => feed_args.push("--max-speed".to_owned()),
@@ -772,7 +857,7 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
         exe: r.exe.clone(),
         feed_args,
         engine_args,
-        instruments: r.accounts.symbols.len(),
+        instruments,
         feed_cpus: r.cpus.as_ref().and_then(|p| p.feed.clone()),
         venue_cpus: r.cpus.as_ref().and_then(|p| p.venue.clone()),
         log_dir: r.out.join("logs"),

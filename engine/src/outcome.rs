@@ -64,6 +64,11 @@ pub struct Liquidations {
     pub cancel_acks: u64,
     /// Fill events applied.
     pub fills: u64,
+    /// Account events the engine refused (a fill it could not apply, e.g. to a position that
+    /// is no longer there); the independent ledger skips them too.
+    pub events_refused: u64,
+    /// The first refused event, described.
+    pub first_refused: Option<String>,
     /// Notional filled (Σ qty × average price, quote, E8).
     pub filled_notional_e8: i128,
     /// Quantity-weighted mean slippage of filled book orders (partial, full) against the trigger
@@ -275,6 +280,11 @@ pub struct Audit {
     pub first_mismatch: Option<String>,
     /// Fill events applied.
     pub fills: u64,
+    /// Account events the engine refused (a fill it could not apply, e.g. to a position that
+    /// is no longer there); the independent ledger skips them too.
+    pub events_refused: u64,
+    /// The first refused event, described.
+    pub first_refused: Option<String>,
     /// Σ collateral before and after, E8 (floor).
     pub collateral_e8: (i128, i128),
     /// Realised PnL of all fills, recomputed independently, E8 (floor).
@@ -354,6 +364,14 @@ impl Audit {
             f(self.realised_pnl_e8 - self.fees_e8),
             self.collateral_residual_e8
         );
+        if self.events_refused > 0 {
+            let _ = writeln!(
+                s,
+                "| account events the engine refused (not applied, not counted above) | {} (first: {}) |",
+                self.events_refused,
+                self.first_refused.as_deref().unwrap_or("?")
+            );
+        }
         let _ = writeln!(
             s,
             "| insurance fund | {} → {} = + fees {} + takeover {} − covered {} |",
@@ -393,6 +411,17 @@ impl Audit {
         }
         s
     }
+}
+
+/// A note for the accounting check when the engine's summary (`hotrisk run`'s last lines)
+/// reports input-health events: a stale producer heartbeat or lost md records pause or change
+/// the policy's decisions, and they are not journaled, so the replay cannot reproduce them.
+pub fn health_note(engine_summary: &str) -> Option<String> {
+    let healthy = engine_summary.contains("| producer dead 0 |")
+        && engine_summary.contains("md records missed 0 |");
+    (!healthy).then(|| {
+        "| note | the engine saw input-health events (stale producer heartbeat or lost md records; see its summary): they change decisions and are not journaled, so the replay's orders may differ from that point on |\n".to_owned()
+    })
 }
 
 /// Independent position keeping for the audit: (qty E8, cost basis E16) per (account, instrument).
@@ -512,12 +541,26 @@ pub fn audit(
                 let mut ev = r.to_event();
                 ev.exch_ts = time;
                 ev.local_ts = time;
-                if ev.kind() == Some(MsgKind::Fill) {
+                let refused_before = core.errors().bad_events;
+                core.on_account(&ev, &mut sink);
+                if core.errors().bad_events != refused_before {
+                    // The engine refused it (state unchanged): so does the independent ledger.
+                    a.events_refused += 1;
+                    if a.first_refused.is_none() {
+                        a.first_refused = Some(format!(
+                            "{:?} account {} instrument {} body {:?} (journal #{})",
+                            ev.kind(),
+                            ev.account,
+                            ev.instrument,
+                            ev.body,
+                            r.jseq
+                        ));
+                    }
+                } else if ev.kind() == Some(MsgKind::Fill) {
                     a.fills += 1;
                     let pos = book.entry((ev.account, ev.instrument)).or_insert((0, 0));
                     realised += realise(pos, ev.body[0], ev.body[1]);
                 }
-                core.on_account(&ev, &mut sink);
                 while let Some(o) = sink.pop() {
                     decided_at.insert(o.order_id, r.md_seq);
                     replayed.push(o);

@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 use hotrisk_engine::generate::GenConfig;
 use hotrisk_engine::launch::{self, CpuPlan, SyntheticRun};
 use hotrisk_engine::machine::Machine;
+use hotrisk_engine::outcome::health_note;
 use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown};
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::source::synthetic::Scenario;
@@ -156,6 +157,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         out: out.clone(),
         engine_extra: Vec::new(),
         cpus: Some(cpus.clone()),
+        capture: None,
         timeout: Duration::from_secs(a.timeout_s).saturating_sub(t0.elapsed()),
         tag: "demo".into(),
     };
@@ -210,7 +212,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         .code(&table)
         .para("`ring_read`: md publish → read by the risk thread; `decision`: read → decision; `enqueue`: decision → in the gateway queue; `gateway_publish`: queue → order ring; `tick_to_order`: md publish → order on the order ring. `ring_read` and `decision` count every md record; `enqueue` onwards only the records that produced an order (cancel-alls included).");
     let audit = match &r.audit {
-        Ok(a) => a.table(),
+        Ok(a) => a.table() + &health_note(summary).unwrap_or_default(),
         Err(e) => format!("accounting check: could not run: {e}\n"),
     };
     md.section("Liquidations").para(&liq.table());
