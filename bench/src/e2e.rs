@@ -57,15 +57,10 @@ pub struct Options {
     pub capture: Option<PathBuf>,
 }
 
-/// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100).
+/// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100)
+/// ([`hotrisk_engine::generate::symbols`]).
 pub fn symbols(n: usize) -> Vec<String> {
-    let known = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"];
-    (0..n)
-        .map(|i| match known.get(i) {
-            Some(s) => (*s).to_owned(),
-            None => format!("SYN{:02}USDT", i + 1),
-        })
-        .collect()
+    hotrisk_engine::generate::symbols(n)
 }
 
 /// One mode's result.
