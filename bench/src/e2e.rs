@@ -1,7 +1,8 @@
 //! `hotrisk-bench e2e`: the whole pipeline as three processes over `/dev/shm` rings —
 //! feed-handler → engine (`hotrisk run`, margin core + policy) → simulated matching engine →
-//! engine — on the synthetic crash feed with N generated accounts
-//! ([`hotrisk_engine::launch::run_synthetic`], the demo's core).
+//! engine — on the synthetic crash feed, or on a captured feed (`--capture FILE`, a native
+//! `HRCAPTUR` file replayed by `feed-handler replay`), with N generated accounts
+//! ([`hotrisk_engine::launch::run_synthetic`], the demo's core). The report names the feed.
 //!
 //! Two modes, labelled in the report:
 //! - **paced**: the feed-handler publishes at the feed's own timestamps × `speed` (a fixed message
@@ -51,19 +52,18 @@ pub struct Options {
     pub instruments: usize,
     /// Extra engine settings (`key=value`, passed as `--set`).
     pub engine_set: Vec<String>,
-    /// The feed's price path.
+    /// The synthetic feed's price path.
     pub scenario: Scenario,
+    /// A native capture (`HRCAPTUR`) replayed instead of the synthetic feed (its symbols and
+    /// first prices place the accounts; `instruments`, `duration_ms` and `scenario` are then
+    /// unused).
+    pub capture: Option<PathBuf>,
 }
 
-/// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100).
+/// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100)
+/// ([`hotrisk_engine::generate::symbols`]).
 pub fn symbols(n: usize) -> Vec<String> {
-    let known = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"];
-    (0..n)
-        .map(|i| match known.get(i) {
-            Some(s) => (*s).to_owned(),
-            None => format!("SYN{:02}USDT", i + 1),
-        })
-        .collect()
+    hotrisk_engine::generate::symbols(n)
 }
 
 /// One mode's result.
@@ -75,6 +75,8 @@ pub struct ModeResult {
     pub run: SyntheticResult,
     /// Message rate the feed-handler achieved, msg/s (from its own report).
     pub feed_rate: Option<f64>,
+    /// `synthetic` or `captured <file>`.
+    pub feed: String,
 }
 
 /// The `hotrisk` binary next to this executable.
@@ -115,10 +117,18 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
     for (mode, speed) in modes {
         let dir = o.out.join(mode);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        eprintln!(
-            "e2e {mode}: {} accounts x {} positions, {} ms of feed ...",
-            o.accounts, o.positions_per_account, o.duration_ms
-        );
+        match &o.capture {
+            Some(c) => eprintln!(
+                "e2e {mode}: {} accounts x {} positions, captured feed {} ...",
+                o.accounts,
+                o.positions_per_account,
+                c.display()
+            ),
+            None => eprintln!(
+                "e2e {mode}: {} accounts x {} positions, {} ms of synthetic feed ...",
+                o.accounts, o.positions_per_account, o.duration_ms
+            ),
+        }
         let r = run_synthetic(&SyntheticRun {
             exe: o.hotrisk.clone(),
             accounts: GenConfig {
@@ -142,6 +152,8 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
                 .iter()
                 .flat_map(|kv| ["--set".to_owned(), kv.clone()])
                 .collect(),
+            cpus: Some(hotrisk_engine::launch::CpuPlan::current()),
+            capture: o.capture.clone(),
             timeout: o.timeout,
             tag: format!("e2e-{mode}"),
         })
@@ -152,6 +164,10 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             mode,
             run: r,
             feed_rate,
+            feed: o.capture.as_ref().map_or_else(
+                || format!("synthetic {:?}", o.scenario).to_lowercase(),
+                |c| format!("captured ({})", c.display()),
+            ),
         });
     }
     Ok(out)
@@ -164,8 +180,8 @@ pub fn markdown(results: &[ModeResult]) -> String {
         let r = &m.run;
         let _ = writeln!(
             s,
-            "### {} — {} accounts, {} positions, {} md records\n",
-            m.mode, r.snapshot.accounts, r.snapshot.positions, r.md_records
+            "### {} — {} feed, {} accounts, {} positions, {} md records\n",
+            m.mode, m.feed, r.snapshot.accounts, r.snapshot.positions, r.md_records
         );
         let rate = m
             .feed_rate
@@ -190,6 +206,18 @@ pub fn markdown(results: &[ModeResult]) -> String {
         }
         let _ = writeln!(s, "```text\n{}```\n", r.latency.table());
         s.push_str(&r.liquidations.table());
+        match &r.audit {
+            Ok(a) => {
+                s.push('\n');
+                s.push_str(&a.table());
+                s.push_str(
+                    &hotrisk_engine::outcome::health_note(&r.engine_summary).unwrap_or_default(),
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(s, "\naccounting check: could not run: {e}");
+            }
+        }
         if !r.engine_summary.is_empty() {
             let _ = writeln!(s, "\n```text\n{}\n```\n", r.engine_summary);
         }
