@@ -4,7 +4,9 @@
 //! Each model runs the real ring code over a heap region whose words are loom atomics, with tiny
 //! capacities so the writer wraps, and checks every interleaving loom explores (bounded by
 //! `LOOM_MAX_PREEMPTIONS`, set by the script) for: SPSC — FIFO order, nothing lost or duplicated,
-//! close seen only after the drain; broadcast — no torn or stale value is ever returned, and the
+//! close seen only after the drain (it fails if the slot's sequence store is made Relaxed, or the
+//! consumer's load of it; loom does not model load buffering, so it cannot catch a Relaxed
+//! read-cursor store, whose Release orders the consumer's copy before the slot's reuse); broadcast — no torn or stale value is ever returned, and the
 //! reported gaps plus the items add up to exactly the messages published.
 #![cfg(loom)]
 

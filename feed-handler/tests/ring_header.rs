@@ -78,13 +78,18 @@ fn wrong_magic_is_rejected() {
 #[test]
 fn wrong_version_names_expected_and_found() {
     let p = spsc_file("version");
-    poke(&p.0, layout::VERSION_W, 2);
+    assert_eq!(layout::LAYOUT_VERSION, 2);
+    // A version-1 file (SPSC slots without a sequence word) must not be read as version 2.
+    poke(&p.0, layout::VERSION_W, 1);
     let (field, expected, found, text) = header_err(SpscConsumer::<Msg>::attach(&p.0).unwrap_err());
-    assert_eq!((field, expected, found), ("layout version", 1, 2));
+    assert_eq!((field, expected, found), ("layout version", 2, 1));
     assert!(
-        text.ends_with("ring layout version 1 expected, file has 2"),
+        text.ends_with("ring layout version 2 expected, file has 1"),
         "{text}"
     );
+    poke(&p.0, layout::VERSION_W, 3);
+    let (_, expected, found, _) = header_err(BroadcastReader::<Msg>::attach(&p.0).unwrap_err());
+    assert_eq!((expected, found), (2, 3));
 }
 
 #[test]
@@ -141,8 +146,8 @@ fn file_too_small_for_declared_capacity_is_rejected() {
             what,
             ..
         } => {
-            assert_eq!(*needed, (layout::HEADER_BYTES + (1 << 20) * 64) as u64);
-            assert_eq!(*found, (layout::HEADER_BYTES + 8 * 64) as u64);
+            assert_eq!(*needed, (layout::HEADER_BYTES + (1 << 20) * 128) as u64);
+            assert_eq!(*found, (layout::HEADER_BYTES + 8 * 128) as u64);
             assert_eq!(*what, "the declared capacity");
         }
         other => panic!("{other:?}"),
@@ -175,7 +180,7 @@ fn file_too_small_for_declared_capacity_is_rejected() {
 #[test]
 fn stride_offset_and_reader_slot_count_are_checked() {
     for (word, field, good) in [
-        (layout::STRIDE_W, "slot stride", 64),
+        (layout::STRIDE_W, "slot stride", 128),
         (
             layout::DATA_OFFSET_W,
             "data offset",
@@ -321,6 +326,49 @@ fn ring_info_reads_header_cursors_and_readers_from_outside() {
     w.close();
     assert!(RingInfo::read(&p.0).unwrap().closed);
     assert_eq!(peek(&p.0, layout::MAGIC_W), layout::MAGIC);
+}
+
+#[test]
+fn ring_info_counts_a_published_slot_the_write_cursor_has_not_caught_up_with() {
+    let p = ShmPath::new("info-spsc");
+    let mut tx = SpscProducer::<Msg>::create(&p.0, 4).unwrap();
+    let mut rx = SpscConsumer::<Msg>::attach(&p.0).unwrap();
+    for _ in 0..6 {
+        if tx
+            .try_push(Msg::market(hotrisk_feed::MsgKind::Trade, 1, 0, 0))
+            .is_err()
+        {
+            assert!(rx.try_pop().is_some());
+            tx.try_push(Msg::market(hotrisk_feed::MsgKind::Trade, 1, 0, 0))
+                .unwrap();
+        }
+    }
+    let info = RingInfo::read(&p.0).unwrap();
+    assert_eq!(info.geometry.stride, 128);
+    assert_eq!((info.write_cursor, info.read_cursor), (6, 2));
+    assert_eq!(info.readers[0].lag, 4);
+    // A producer that died between publishing message 6 (its slot's sequence word) and storing
+    // the write cursor: the count is still exact.
+    poke(&p.0, layout::WRITE_CURSOR_W, 5);
+    assert_eq!(RingInfo::read(&p.0).unwrap().write_cursor, 6);
+    // The next slot holds message 3 (from the previous lap), not 7: the cursor is not bumped.
+    poke(&p.0, layout::WRITE_CURSOR_W, 6);
+    assert_eq!(RingInfo::read(&p.0).unwrap().write_cursor, 6);
+    let stride_w = RingKind::Spsc.stride(64) / 8;
+    // Message 6 lives in slot (6 − 1) mod 4 = 1.
+    let slot_of_6 = layout::HEADER_WORDS + stride_w;
+    assert_eq!(
+        peek(&p.0, slot_of_6),
+        6,
+        "the sequence word starts the slot"
+    );
+    // The consumer never trusts the cursor: a rewound cursor changes no pop.
+    poke(&p.0, layout::WRITE_CURSOR_W, 0);
+    for _ in 3..=6 {
+        assert!(rx.try_pop().is_some());
+    }
+    assert!(rx.try_pop().is_none());
+    assert_eq!(rx.backlog(), 0, "saturates instead of wrapping below zero");
 }
 
 #[test]

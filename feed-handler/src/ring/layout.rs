@@ -9,7 +9,7 @@
 //!  byte offset  line  contents                                         written by
 //!  ───────────  ────  ───────────────────────────────────────────────  ───────────────────────
 //!      0         0    w0  magic  "HRKRING\0"  (stored LAST, Release)     creator, once
-//!                     w1  layout version (= 1)
+//!                     w1  layout version (= 2)
 //!                     w2  ring kind (1 = SPSC, 2 = broadcast)
 //!                     w3  message size, bytes (size_of::<T>(), multiple of 8)
 //!                     w4  capacity, slots (power of two, >= 2)
@@ -21,7 +21,7 @@
 //!                     w10 closed flag (0 open, 1 end of stream)           producer, once
 //!                     w11..w15 reserved (zero)
 //!    128         1    w16 producer heartbeat, CLOCK_MONOTONIC ns           producer, periodically
-//!    256         2    w32 write cursor: messages published so far          producer
+//!    256         2    w32 write cursor: messages published so far          producer (see below)
 //!    384         3    w48 read cursor: messages consumed (SPSC only)       SPSC consumer
 //!    512         4    reader slot 0: w64 pid (0 = free), w65 messages read  each reader, its own line
 //!                                    w66 messages lost to lapping, w67 attach wall ns
@@ -41,13 +41,38 @@
 //! in slot `(s − 1) & (capacity − 1)`.
 //!
 //! # Slots
-//! - **SPSC**: a slot is the message itself (stride = message size). Exclusive by protocol: the
-//!   producer writes slot `n & mask` only while `n − read cursor < capacity`.
-//! - **Broadcast**: a slot is a *sequence word* followed by the message, the stride rounded up to
-//!   64 bytes (128 for the 64-byte wire records). The sequence word holds `s` once message `s` is
-//!   complete, `s | BUSY` while the writer is writing it, 0 if the slot was never written. A
+//! Both kinds use the same slot: a *sequence word* followed by the message, the stride rounded up
+//! to 64 bytes (128 for the 64-byte wire records):
+//!
+//! ```text
+//!  slot k (message s, k = (s − 1) & (capacity − 1)), 64-byte messages, stride 128:
+//!  byte   0        8                                   64        72                 128
+//!         ┌────────┬───────────────────────────────────┬─────────┬──────────────────┐
+//!         │ seq    │ message bytes 0..56               │ msg     │ (zero padding)   │
+//!         │ word   │                                   │ 56..64  │                  │
+//!         └────────┴───────────────────────────────────┴─────────┴──────────────────┘
+//!         └──────────── cache line 1 ─────────────────┘└────────── cache line 2 ────┘
+//! ```
+//!
+//! The sequence word holds `s` once message `s` is complete, 0 if the slot was never written. A
+//! consumer waiting for message `s` polls only that word (SPSC: and prefetches the slot's other line),
+//! never a shared cursor, so one message costs the slot's lines moving from producer to consumer
+//! and nothing else; the slot starts a cache line so the word and the first 56 message bytes
+//! arrive together.
+//!
+//! - **SPSC**: exclusive by protocol: the producer writes the slot of message `s` only once
+//!   `s − read cursor <= capacity`, i.e. after the consumer has finished with the message that
+//!   used it before. The sequence word is stored last (Release) and is the publication point.
+//! - **Broadcast**: the writer also marks the word `s | BUSY` before writing the message; a
 //!   reader copies the message out, then re-reads the sequence word (a per-slot seqlock), so a
 //!   slot overwritten under it is detected, never returned.
+//!
+//! # The write cursor
+//! The producer stores the write cursor right *after* publishing a slot, for readers that need a
+//! count (`lag`, `backlog`, end of stream, tools, crash recovery); nobody polls it on the hot
+//! path. So it may trail the slots by one message for an instant, or for good if the producer dies
+//! between the two stores: [`super::RingInfo::read`] therefore also checks the sequence word of
+//! the next slot and reports the exact count of messages published.
 
 use std::fmt;
 use std::path::Path;
@@ -57,7 +82,10 @@ use super::RingError;
 /// The file's first word: the bytes `HRKRING\0`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"HRKRING\0");
 /// The layout this code reads and writes.
-pub const LAYOUT_VERSION: u64 = 1;
+///
+/// Version 2: SPSC slots carry a sequence word like broadcast slots (version 1 SPSC slots were
+/// the bare message, published by the write cursor).
+pub const LAYOUT_VERSION: u64 = 2;
 /// Bytes per line: cursors and reader slots each own one.
 pub const LINE_BYTES: usize = 128;
 /// Words per line.
@@ -134,11 +162,11 @@ impl RingKind {
         }
     }
 
-    /// Slot stride in bytes for messages of `msg_size` bytes.
+    /// Slot stride in bytes for messages of `msg_size` bytes: a sequence word plus the message,
+    /// rounded up to 64 bytes (the same for both kinds).
     pub const fn stride(self, msg_size: usize) -> usize {
         match self {
-            Self::Spsc => msg_size,
-            Self::Broadcast => (8 + msg_size).div_ceil(64) * 64,
+            Self::Spsc | Self::Broadcast => (8 + msg_size).div_ceil(64) * 64,
         }
     }
 }
@@ -326,4 +354,5 @@ const _: () = assert!(
         && (READ_CURSOR_W * 8).is_multiple_of(LINE_BYTES)
 );
 const _: () = assert!(reader_w(READER_SLOTS) == HEADER_WORDS);
-const _: () = assert!(RingKind::Broadcast.stride(64) == 128);
+const _: () = assert!(RingKind::Broadcast.stride(64) == 128 && RingKind::Spsc.stride(64) == 128);
+const _: () = assert!(RingKind::Spsc.stride(8) == 64 && RingKind::Spsc.stride(56) == 64);

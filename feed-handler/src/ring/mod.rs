@@ -318,15 +318,39 @@ impl<T: Pod> Shared<T> {
         self.word(layout::PRODUCER_PID_W).load(Ordering::Relaxed)
     }
 
-    /// Copies `v` into `dst[..WORDS]`, word by word, with Relaxed atomic stores.
+    /// Copies `v` into `dst[..WORDS]`, word by word, with Relaxed atomic stores, **last word
+    /// first**: a slot's sequence word shares the first cache line with the first message words,
+    /// so the stores to the slot's *other* line(s) go first and the stores to the sequence line
+    /// (message words, then the caller's sequence store) come last and back to back, leaving a
+    /// polling consumer no window to pull that line back between them.
     #[inline(always)]
     fn store_msg(dst: &[AtomicU64], v: &T) {
         let bytes = bytemuck::bytes_of(v);
-        for (word, chunk) in dst[..Self::WORDS].iter().zip(bytes.chunks_exact(8)) {
+        for (word, chunk) in dst[..Self::WORDS].iter().zip(bytes.chunks_exact(8)).rev() {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
             word.store(u64::from_ne_bytes(b), Ordering::Relaxed);
         }
+    }
+
+    /// Hints the CPU to fetch the cache lines of the slot at word `base` after its first one
+    /// (the line holding the sequence word, which the caller is polling).
+    #[inline(always)]
+    fn prefetch_slot_tail(&self, base: usize) {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        {
+            let words = self.region.words();
+            let mut w = base + 8;
+            while w < base + self.geometry.stride_words() {
+                let p = words[w].as_ptr().cast::<i8>().cast_const();
+                // SAFETY: `prefetcht0` only hints the cache; it never faults, reads nothing into
+                // the program and has no effect on memory. `p` is in bounds of the region anyway.
+                unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+                w += 8;
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
+        let _ = base;
     }
 
     /// Copies a message out of `src[..WORDS]`, word by word, with Relaxed atomic loads. Any bit
@@ -446,7 +470,8 @@ pub struct RingInfo {
     pub created_wall_ns: u64,
     /// The end-of-stream flag.
     pub closed: bool,
-    /// Messages published.
+    /// Messages published: the header's write cursor, plus one if the next slot already holds
+    /// its message (a producer stopped between publishing a slot and advancing the cursor).
     pub write_cursor: u64,
     /// Messages consumed (SPSC); 0 for broadcast rings.
     pub read_cursor: u64,
@@ -476,7 +501,21 @@ impl RingInfo {
             .collect();
         let geometry = Geometry::validate(path, &header, len, None)?;
         let heartbeat_ns = header[layout::HEARTBEAT_W] as i64;
-        let write_cursor = header[layout::WRITE_CURSOR_W];
+        // The producer stores the write cursor just after publishing a slot (its sequence word),
+        // so the cursor may trail by one message — for good if the producer died in between.
+        // The next slot's sequence word settles it: it holds `cursor + 1` only if that message
+        // was published.
+        let mut write_cursor = header[layout::WRITE_CURSOR_W];
+        let next = write_cursor.wrapping_add(1);
+        let mut seq = [0u8; 8];
+        {
+            use std::os::unix::fs::FileExt;
+            file.read_exact_at(&mut seq, geometry.slot_w(next) as u64 * 8)
+                .map_err(io("read a ring slot's sequence word"))?;
+        }
+        if u64::from_le_bytes(seq) == next {
+            write_cursor = next;
+        }
         let readers = (0..layout::READER_SLOTS)
             .filter_map(|slot| {
                 let base = layout::reader_w(slot);

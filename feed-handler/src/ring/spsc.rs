@@ -1,21 +1,51 @@
 //! The lossless single-producer / single-consumer ring (account events, liquidation orders).
 //!
 //! # Protocol
-//! Two cursors, each on its own 128-byte line ([`super::layout`]): the *write cursor* (messages
-//! pushed, owned by the producer) and the *read cursor* (messages popped, owned by the consumer).
-//! Message `n` (1-based) lives in slot `(n − 1) & (capacity − 1)`.
+//! Message `s` (1-based) lives in slot `(s − 1) & (capacity − 1)`; a slot is a *sequence word*
+//! followed by the message ([`super::layout`]). Two cursors, each on its own 128-byte line: the
+//! *write cursor* (messages pushed, owned by the producer) and the *read cursor* (messages popped,
+//! owned by the consumer).
 //!
-//! - push: if `write − read == capacity` the ring is full and the value is handed back (the
+//! - push `s`: if `s − 1 − read == capacity` the ring is full and the value is handed back (the
 //!   producer never overwrites). Otherwise the producer copies the message into the slot (Relaxed
-//!   word stores) and then stores `write + 1` with **Release**.
-//! - pop: if `read == write` the ring is empty. Otherwise the consumer copies the message out
-//!   (Relaxed word loads) after loading `write` with **Acquire** (which makes the slot's words
-//!   visible), then stores `read + 1` with **Release** (which orders its loads of the slot before
-//!   the producer's next reuse of it, which the producer observes with an **Acquire** load).
+//!   word stores), then stores `s` into the slot's sequence word with **Release** (the publication
+//!   point), then `s` into the write cursor (Release; a count for tools, see below).
+//! - pop `r`: the consumer loads the sequence word of slot `r` with **Acquire**. If it is not `r`
+//!   (`r − capacity` from the previous lap, or 0) the ring is empty. If it is `r`, the consumer
+//!   copies the message out (Relaxed word loads, after that load in program order), then stores
+//!   `r` into the read cursor with **Release**.
 //!
-//! Each side caches the other's cursor (as rtrb does) and reloads it only when the cached value
-//! says full / empty, so in steady state each side touches the other's line once per batch, not
-//! once per message.
+//! Why this is correct:
+//! - *Visibility*: the consumer's Acquire load that reads `r` synchronises with the producer's
+//!   Release store of `r`, so every word the producer stored into the slot before it happens
+//!   before the consumer's copy, which therefore sees them (or later values, ruled out next).
+//! - *No torn or overwritten reads*: the producer writes into the slot again only for message
+//!   `r + capacity`, and only after an **Acquire** load of the read cursor returned `>= r`. That
+//!   value was stored (Release) by the consumer after its copy of message `r`, so the copy happens
+//!   before the overwrite and cannot observe it. The consumer never copies a slot whose word is
+//!   not `r`.
+//! - *Lossless, in order, no duplicates*: the consumer accepts exactly the sequence it expects,
+//!   one at a time; the producer never reuses a slot whose message was not popped.
+//!
+//! Why this shape (latency): the consumer polls only the slot it will read next, never a cursor
+//! the producer writes, so a message costs the slot's cache lines moving from producer to
+//! consumer instead of a cursor line *then* the slot (version 1 of the layout did that: about
+//! 2x the bare cache-line ping-pong). With 64-byte messages a slot spans two lines: the sequence
+//! word and the first 56 bytes, then the last 8. The producer stores the second line first and
+//! the sequence line last, back to back; the consumer, while the ring is empty, polls the
+//! sequence word with a load and the second line with a *prefetch* hint, so both lines travel at
+//! once. (Copying the whole slot on every poll — loads instead of the prefetch — measured ~10%
+//! slower: a load that a producer store invalidates before it retires forces the polling core to
+//! replay; a prefetch does not.) The producer reads the consumer's read cursor only when its
+//! cached copy says full, so in steady state neither side touches a line the other writes except
+//! the slots. The consumer stores its read cursor on every pop anyway: the line is its own (no
+//! coherence traffic unless the producer is waiting on a full ring), and a consumer that restarts
+//! resumes exactly after the last message it popped.
+//!
+//! The write cursor is not part of the hot path: [`SpscConsumer::is_closed`], `backlog` and
+//! outside tools read it. It trails the slots by at most one message (it is stored just after the
+//! sequence word), so counts computed from it saturate instead of wrapping, and
+//! [`super::RingInfo::read`] corrects it from the next slot's sequence word.
 //!
 //! Nothing is ever dropped: back-pressure is the producer waiting ([`SpscProducer::push_spin`])
 //! with an [`IdleStrategy`]. `try_push` and `try_pop` never block, allocate or make system calls.
@@ -56,8 +86,6 @@ pub struct SpscConsumer<T: Pod> {
     shared: Shared<T>,
     /// Messages popped (our copy of the read cursor).
     read: u64,
-    /// Last write cursor seen.
-    cached_write: u64,
     registered: bool,
 }
 
@@ -111,13 +139,19 @@ impl<T: Pod> SpscProducer<T> {
                 return Err(v);
             }
         }
-        let base = self.shared.geometry.slot_w(write + 1);
-        Shared::store_msg(&self.shared.region.words()[base..], &v);
-        self.write = write + 1;
-        // Release: the slot's words are visible to whoever Acquire-loads this cursor value.
+        let s = write + 1;
+        let base = self.shared.geometry.slot_w(s);
+        let words = self.shared.region.words();
+        Shared::store_msg(&words[base + 1..], &v);
+        // Release: the publication point. A consumer that Acquire-loads `s` from the sequence
+        // word sees every message word stored above.
+        words[base].store(s, Ordering::Release);
+        self.write = s;
+        // Release: readers of the count (is_closed, backlog, tools) that see `s` also see the
+        // slot. Stored after the sequence word, so it never counts an unpublished message.
         self.shared
             .word(layout::WRITE_CURSOR_W)
-            .store(self.write, Ordering::Release);
+            .store(s, Ordering::Release);
         Ok(())
     }
 
@@ -206,7 +240,6 @@ impl<T: Pod> SpscConsumer<T> {
         Ok(Self {
             shared,
             read,
-            cached_write: read,
             registered: true,
         })
     }
@@ -214,33 +247,27 @@ impl<T: Pod> SpscConsumer<T> {
     /// Pops the next message, or `None` if the ring is empty. Never blocks.
     #[inline]
     pub fn try_pop(&mut self) -> Option<T> {
-        let read = self.read;
-        let base = self.shared.geometry.slot_w(read + 1);
-        let v = if read == self.cached_write {
-            // Acquire: the producer's stores into the slots before this cursor are visible.
-            let write = self
-                .shared
-                .word(layout::WRITE_CURSOR_W)
-                .load(Ordering::Acquire);
-            // Copy the slot in the same poll, before testing `write`: these loads come after the
-            // Acquire load (so they see the message if `write` says it is there) but do not
-            // depend on its value, so the CPU overlaps the two cache misses (cursor line, slot
-            // line) instead of taking them one after the other. A copy made while the ring was
-            // still empty is simply discarded.
-            let v = Shared::load_msg(&self.shared.region.words()[base..]);
-            self.cached_write = write;
-            if read == write {
-                return None;
-            }
-            v
-        } else {
-            Shared::load_msg(&self.shared.region.words()[base..])
-        };
-        self.read = read + 1;
-        // Release: our loads of the slot happen before the producer may reuse it.
+        let r = self.read + 1;
+        let base = self.shared.geometry.slot_w(r);
+        let words = self.shared.region.words();
+        // Acquire: if this is `r`, the producer's stores of message `r` are visible below.
+        let seq = words[base].load(Ordering::Acquire);
+        if seq != r {
+            // Empty (the word still holds `r − capacity`, or 0). While we poll the sequence
+            // word's line, ask for the slot's other line too: when the producer has written it
+            // (it stores that line first), the fetch overlaps the one of the sequence line
+            // instead of following it. A hint, not a load: it cannot see or return anything.
+            self.shared.prefetch_slot_tail(base);
+            return None;
+        }
+        // These loads follow the Acquire load in program order: they see message `r`.
+        let v = Shared::load_msg(&words[base + 1..]);
+        self.read = r;
+        // Release: our loads of the slot happen before the producer, which Acquire-loads this
+        // cursor before reusing the slot, overwrites it.
         self.shared
             .word(layout::READ_CURSOR_W)
-            .store(self.read, Ordering::Release);
+            .store(r, Ordering::Release);
         Some(v)
     }
 
@@ -298,12 +325,13 @@ impl<T: Pod> SpscConsumer<T> {
         self.read
     }
 
-    /// Messages published but not yet popped.
+    /// Messages published but not yet popped (from the write cursor, which may trail the slots
+    /// by one message for an instant: never negative, may be one short).
     pub fn backlog(&self) -> u64 {
         self.shared
             .word(layout::WRITE_CURSOR_W)
             .load(Ordering::Acquire)
-            .wrapping_sub(self.read)
+            .saturating_sub(self.read)
     }
 
     /// Slots in the ring.
