@@ -1,7 +1,8 @@
 //! `hotrisk-bench e2e`: the whole pipeline as three processes over `/dev/shm` rings —
 //! feed-handler → engine (`hotrisk run`, margin core + policy) → simulated matching engine →
-//! engine — on the synthetic crash feed with N generated accounts
-//! ([`hotrisk_engine::launch::run_synthetic`], the demo's core).
+//! engine — on the synthetic crash feed, or on a captured feed (`--capture FILE`, a native
+//! `HRCAPTUR` file replayed by `feed-handler replay`), with N generated accounts
+//! ([`hotrisk_engine::launch::run_synthetic`], the demo's core). The report names the feed.
 //!
 //! Two modes, labelled in the report:
 //! - **paced**: the feed-handler publishes at the feed's own timestamps × `speed` (a fixed message
@@ -47,6 +48,22 @@ pub struct Options {
     pub out: PathBuf,
     /// Deadline per run.
     pub timeout: Duration,
+    /// Instruments (symbols, see [`symbols`]); `positions_per_account` is at most this.
+    pub instruments: usize,
+    /// Extra engine settings (`key=value`, passed as `--set`).
+    pub engine_set: Vec<String>,
+    /// The synthetic feed's price path.
+    pub scenario: Scenario,
+    /// A native capture (`HRCAPTUR`) replayed instead of the synthetic feed (its symbols and
+    /// first prices place the accounts; `instruments`, `duration_ms` and `scenario` are then
+    /// unused).
+    pub capture: Option<PathBuf>,
+}
+
+/// `n` symbols: the synthetic feed's five known ones, then `SYN06USDT`, … (start price 100)
+/// ([`hotrisk_engine::generate::symbols`]).
+pub fn symbols(n: usize) -> Vec<String> {
+    hotrisk_engine::generate::symbols(n)
 }
 
 /// One mode's result.
@@ -58,6 +75,8 @@ pub struct ModeResult {
     pub run: SyntheticResult,
     /// Message rate the feed-handler achieved, msg/s (from its own report).
     pub feed_rate: Option<f64>,
+    /// `synthetic` or `captured <file>`.
+    pub feed: String,
 }
 
 /// The `hotrisk` binary next to this executable.
@@ -69,11 +88,14 @@ pub fn default_hotrisk() -> PathBuf {
 }
 
 fn feed_rate(stderr: &str) -> Option<f64> {
-    // "feed-handler: published N msgs into … in S s (R M msg/s)"
+    // "feed-handler: published N msgs into … in S s (R M msg/s)": N / S (R is rounded to
+    // 0.01 M, too coarse for a paced feed).
     let l = stderr.lines().find(|l| l.contains("published"))?;
-    let i = l.find(" M msg/s")?;
-    let start = l[..i].rfind('(')? + 1;
-    l[start..i].trim().parse::<f64>().ok().map(|m| m * 1e6)
+    let after = &l[l.find("published ")? + "published ".len()..];
+    let n: f64 = after.split_whitespace().next()?.parse().ok()?;
+    let secs_at = l.rfind(" s (")?;
+    let secs: f64 = l[l[..secs_at].rfind(' ')? + 1..secs_at].parse().ok()?;
+    (secs > 0.0).then(|| n / secs)
 }
 
 /// Runs the selected modes.
@@ -95,19 +117,28 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
     for (mode, speed) in modes {
         let dir = o.out.join(mode);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        eprintln!(
-            "e2e {mode}: {} accounts x {} positions, {} ms of feed ...",
-            o.accounts, o.positions_per_account, o.duration_ms
-        );
+        match &o.capture {
+            Some(c) => eprintln!(
+                "e2e {mode}: {} accounts x {} positions, captured feed {} ...",
+                o.accounts,
+                o.positions_per_account,
+                c.display()
+            ),
+            None => eprintln!(
+                "e2e {mode}: {} accounts x {} positions, {} ms of synthetic feed ...",
+                o.accounts, o.positions_per_account, o.duration_ms
+            ),
+        }
         let r = run_synthetic(&SyntheticRun {
             exe: o.hotrisk.clone(),
             accounts: GenConfig {
                 seed: o.seed,
                 accounts: o.accounts,
                 positions_per_account: o.positions_per_account,
+                symbols: symbols(o.instruments),
                 ..GenConfig::default()
             },
-            scenario: Scenario::Crash,
+            scenario: o.scenario,
             duration_ms: o.duration_ms,
             event_at_ms: o.duration_ms / 4,
             step_us: 1_000,
@@ -116,7 +147,13 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             level_lots: Some(5_000),
             speed,
             out: dir,
-            engine_extra: Vec::new(),
+            engine_extra: o
+                .engine_set
+                .iter()
+                .flat_map(|kv| ["--set".to_owned(), kv.clone()])
+                .collect(),
+            cpus: Some(hotrisk_engine::launch::CpuPlan::current()),
+            capture: o.capture.clone(),
             timeout: o.timeout,
             tag: format!("e2e-{mode}"),
         })
@@ -127,6 +164,10 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             mode,
             run: r,
             feed_rate,
+            feed: o.capture.as_ref().map_or_else(
+                || format!("synthetic {:?}", o.scenario).to_lowercase(),
+                |c| format!("captured ({})", c.display()),
+            ),
         });
     }
     Ok(out)
@@ -139,8 +180,8 @@ pub fn markdown(results: &[ModeResult]) -> String {
         let r = &m.run;
         let _ = writeln!(
             s,
-            "### {} — {} accounts, {} positions, {} md records\n",
-            m.mode, r.snapshot.accounts, r.snapshot.positions, r.md_records
+            "### {} — {} feed, {} accounts, {} positions, {} md records\n",
+            m.mode, m.feed, r.snapshot.accounts, r.snapshot.positions, r.md_records
         );
         let rate = m
             .feed_rate
@@ -165,9 +206,32 @@ pub fn markdown(results: &[ModeResult]) -> String {
         }
         let _ = writeln!(s, "```text\n{}```\n", r.latency.table());
         s.push_str(&r.liquidations.table());
+        match &r.audit {
+            Ok(a) => {
+                s.push('\n');
+                s.push_str(&a.table());
+                s.push_str(
+                    &hotrisk_engine::outcome::health_note(&r.engine_summary).unwrap_or_default(),
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(s, "\naccounting check: could not run: {e}");
+            }
+        }
         if !r.engine_summary.is_empty() {
             let _ = writeln!(s, "\n```text\n{}\n```\n", r.engine_summary);
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn feed_rate_from_count_and_seconds() {
+        let l = "feed-handler: published 344723 msgs into /dev/shm/x-md in 39.980 s (0.01 M msg/s); last";
+        let r = super::feed_rate(l).unwrap();
+        assert!((r - 344_723.0 / 39.98).abs() < 1e-6, "{r}");
+        assert_eq!(super::feed_rate("nothing"), None);
+    }
 }

@@ -29,6 +29,11 @@
 //! mlockall = false
 //! huge_pages = false
 //!
+//! [queue]
+//! capacity = 16384                    # decision queue risk → gateway thread (power of two)
+//! backlog = 0                         # risk thread's order backlog; 0 = 2 per account (>= 4096)
+//! event_headroom = 64                 # read account events while this many backlog slots are free
+//!
 //! [journal]
 //! path = "hotrisk.journal"
 //! capacity = 1048576                  # records of 64 bytes, preallocated
@@ -197,12 +202,11 @@ pub enum GatewayMode {
     /// Inline when the risk and gateway threads would share a core (same core, or unpinned on a
     /// machine of at most two cores), a thread otherwise.
     ///
-    /// Not the default, because inline there is no decision queue between the decision and the
-    /// order ring: when the order ring is full the risk thread waits for room and reads no
-    /// account events meanwhile, so an order consumer that itself waits for room on the account
-    /// ring (the demo's simulated venue, under a liquidation cascade) deadlocks with it. Use
-    /// `inline`/`auto` where the order consumer never waits on the engine (the round-trip
-    /// benchmark), or give the order ring room for a whole cascade.
+    /// Inline, a full order ring does not stop the risk thread: orders wait in its backlog
+    /// ([`crate::pipeline::OrderSink`]) and it keeps reading account events (market data waits),
+    /// so an order consumer that itself waits for room on the account ring (the demo's venue
+    /// under a cascade) cannot deadlock with it. The default stays `thread` because the
+    /// measured demo and e2e configurations were set up with it.
     Auto,
 }
 
@@ -355,21 +359,29 @@ impl Default for HealthConfig {
     }
 }
 
-/// The in-process decision queue between the risk thread and the gateway.
+/// The in-process decision queue between the risk thread and the gateway, and the risk thread's
+/// order backlog in front of it (see [`crate::pipeline::OrderSink`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Capacity in decisions (power of two).
     pub capacity: usize,
-    /// Most orders one tick may produce (the risk thread's preallocated decision buffer).
-    pub max_orders_per_tick: usize,
+    /// Slots of the risk thread's order backlog (rounded up to a power of two); 0: two per
+    /// account, at least 4096. Orders that do not fit downstream wait there, in order; market
+    /// data is not read while any wait. A record that fills it makes the risk thread wait for
+    /// the gateway (counted as stalls); nothing is ever dropped.
+    pub backlog: usize,
+    /// Account events are read only while at least this many backlog slots are free (room for
+    /// the orders one event causes), also while market data waits.
+    pub event_headroom: usize,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
             capacity: 1 << 14,
-            max_orders_per_tick: 4096,
+            backlog: 0,
+            event_headroom: 64,
         }
     }
 }
@@ -444,9 +456,9 @@ impl Config {
         };
         pow2("rings.order_capacity", self.rings.order_capacity)?;
         pow2("queue.capacity", self.queue.capacity)?;
-        if self.queue.max_orders_per_tick == 0 {
+        if self.queue.event_headroom == 0 {
             return Err(ConfigError::Invalid(
-                "queue.max_orders_per_tick must be at least 1".into(),
+                "queue.event_headroom must be at least 1".into(),
             ));
         }
         if !(1..=5).contains(&self.latency.sigfig) {

@@ -6,21 +6,28 @@
 //! scenario (−10 % in one second) drives a realistic spread of them through maintenance:
 //!
 //! - every account holds `positions_per_account` positions in distinct instruments (chosen round
-//!   robin from a seeded offset), so each instrument holds about
-//!   `accounts × positions_per_account / instruments` positions;
+//!   robin from a seeded offset; with `varied_positions`, 1 to that many), so each instrument
+//!   holds about `accounts × positions_per_account / instruments` positions;
 //! - a position's notional is log-uniform in `[notional_min, notional_max]` (quote; by default
 //!   500 to 5 000 000, so about a sixth of them sit in the 2.5 % maintenance bracket, where a
 //!   partial close frees more margin than it costs and the policy can choose a partial), rounded
 //!   to the lot (at least one lot); its entry price is the start price ± 0.1 %, on the tick grid;
 //! - `long_pct` % of positions are long (they lose in the crash), the rest short (they gain: the
 //!   auto-deleveraging counterparties);
-//! - leverage: `safe_pct` % of positions at 2–8× (they survive −10 %), the others at 10–100×
-//!   capped by the bracket's maximum leverage (liquidation prices spread over the first
-//!   0.5–10 % of the fall; the most leveraged reach
-//!   bankruptcy before the book can absorb them: backstop, and ADL once the small insurance fund
-//!   is spent);
+//! - leverage: `safe_pct` % of positions in `safe_leverage` (2–8×: they survive −10 %), the
+//!   others in `long_leverage` (10–100×) or `short_leverage` (5–50×), capped by the bracket's
+//!   maximum leverage (liquidation prices spread over the first 0.5–10 % of the fall; the most
+//!   leveraged reach bankruptcy before the book can absorb them: backstop, and ADL once the
+//!   insurance fund is spent);
 //! - `isolated_pct` % of positions are isolated (their margin = notional / leverage); a cross
-//!   account's wallet is Σ notional / leverage of its cross positions.
+//!   account's wallet is Σ notional / leverage of its cross positions;
+//! - `inverse_pct` % of positions (0 by default) are in an inverse `BTCUSD` perpetual (face value
+//!   100 USD a contract, margin in BTC), added as the last instrument; an account's cross
+//!   positions share one margin asset, so an inverse position is isolated unless it is the
+//!   account's only one (then the wallet is in BTC).
+//!
+//! Two entry points use it: the demo and `hotrisk-bench e2e` (through [`crate::launch`]) and
+//! `hotrisk-tools gen-accounts` (its flags map onto [`GenConfig`]).
 //!
 //! Deterministic: the same [`GenConfig`] writes byte-identical files. Integer arithmetic only
 //! (the log-uniform draw bisects the range with integer square roots).
@@ -61,6 +68,22 @@ pub struct GenConfig {
     pub insurance_fund_e8: i64,
     /// Liquidation fee rate (E8).
     pub liquidation_fee_rate_e8: i64,
+    /// Start prices (E8) replacing [`instrument`]'s for these symbols (e.g. a captured feed's
+    /// first marks), rounded to the tick.
+    pub start_prices: Vec<(String, i64)>,
+    /// Each account holds 1 to `positions_per_account` positions (uniform) instead of exactly
+    /// that many.
+    pub varied_positions: bool,
+    /// Leverage range of the low-leverage share (both sides).
+    pub safe_leverage: (i64, i64),
+    /// Leverage range of the other longs.
+    pub long_leverage: (i64, i64),
+    /// Leverage range of the other shorts.
+    pub short_leverage: (i64, i64),
+    /// Entry prices: start price ± this many ppm, uniform.
+    pub entry_spread_ppm: i64,
+    /// Share of positions in the inverse `BTCUSD`, percent (0: no inverse instrument).
+    pub inverse_pct: u32,
 }
 
 impl Default for GenConfig {
@@ -77,7 +100,34 @@ impl Default for GenConfig {
             notional_max_e8: 5_000_000 * E8,
             insurance_fund_e8: 1_000_000 * E8,
             liquidation_fee_rate_e8: E8 / 200,
+            start_prices: Vec::new(),
+            varied_positions: false,
+            safe_leverage: (2, 8),
+            long_leverage: (10, 100),
+            short_leverage: (5, 50),
+            entry_spread_ppm: 1_000,
+            inverse_pct: 0,
         }
+    }
+}
+
+impl GenConfig {
+    /// The instruments' symbols: `symbols`, then `BTCUSD` when `inverse_pct` > 0.
+    pub fn all_symbols(&self) -> Vec<String> {
+        let mut v = self.symbols.clone();
+        if self.inverse_pct > 0 {
+            v.push(INVERSE_SYMBOL.to_owned());
+        }
+        v
+    }
+
+    /// The instrument of `symbol` with this configuration's start price, if it gives one.
+    pub fn instrument(&self, symbol: &str) -> SynthInstrument {
+        let mut i = instrument(symbol);
+        if let Some((_, p)) = self.start_prices.iter().find(|(s, _)| s == symbol) {
+            i.start_price = round_to(*p, i.tick).max(i.tick);
+        }
+        i
     }
 }
 
@@ -116,6 +166,77 @@ pub enum GenError {
     /// A parameter is out of range.
     #[error("gen-accounts: {0}")]
     Invalid(String),
+}
+
+/// The inverse perpetual added when [`GenConfig::inverse_pct`] > 0.
+pub const INVERSE_SYMBOL: &str = "BTCUSD";
+
+/// Face value of one inverse contract, quote (E8).
+const INVERSE_FACE: i64 = 100 * E8;
+
+/// `n` linear symbols: BTC, ETH, SOL, BNB and XRP (the synthetic feed's known ones), then
+/// `SYN06USDT`, … (start price 100).
+pub fn symbols(n: usize) -> Vec<String> {
+    let known = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"];
+    (0..n)
+        .map(|i| match known.get(i) {
+            Some(s) => (*s).to_owned(),
+            None => format!("SYN{:02}USDT", i + 1),
+        })
+        .collect()
+}
+
+/// Binance-like bracket table: (notional cap, max leverage, maintenance rate), in the margin
+/// asset (quote for linear; BTC for the inverse, caps in coin).
+const LINEAR_BRACKETS: [(Option<i64>, &str, &str); 7] = [
+    (Some(50_000), "125", "0.004"),
+    (Some(250_000), "100", "0.005"),
+    (Some(1_000_000), "50", "0.01"),
+    (Some(10_000_000), "20", "0.025"),
+    (Some(20_000_000), "10", "0.05"),
+    (Some(50_000_000), "5", "0.1"),
+    (None, "4", "0.125"),
+];
+const INVERSE_BRACKETS: [(Option<i64>, &str, &str); 7] = [
+    (Some(5), "125", "0.004"),
+    (Some(10), "100", "0.005"),
+    (Some(20), "50", "0.01"),
+    (Some(50), "20", "0.025"),
+    (Some(100), "10", "0.05"),
+    (Some(200), "5", "0.1"),
+    (None, "4", "0.125"),
+];
+
+/// The bracket table's maximum leverage for a position of `notional` (E8, margin asset).
+fn max_leverage(table: &[(Option<i64>, &str, &str)], notional: i64) -> i64 {
+    table
+        .iter()
+        .find(|(cap, _, _)| cap.is_none_or(|c| notional <= c.saturating_mul(E8)))
+        .and_then(|(_, lev, _)| lev.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The instrument behind a symbol: start price, tick and lot. The synthetic feed's defaults
+/// ([`SynthInstrument::for_symbol`]), except that ETH and SOL trade in the larger lots some venues
+/// use (0.01 ETH, 1 SOL), so that a book level of the same number of lots holds a comparable
+/// quote notional in every instrument (about 300 k, 150 k and 750 k USDT for BTC, ETH and SOL at
+/// 5 000 lots a level): positions drawn from one notional range then meet books of similar depth.
+/// The feed is given the written instruments file (`feed-handler synthetic --instruments`), so
+/// the market and the accounts agree by construction.
+pub fn instrument(symbol: &str) -> SynthInstrument {
+    let mut i = SynthInstrument::for_symbol(symbol);
+    match symbol {
+        "ETHUSDT" => i.lot = E8 / 100,
+        "SOLUSDT" => i.lot = E8,
+        // The inverse BTC perpetual: BTC's price, half-dollar ticks, whole contracts.
+        INVERSE_SYMBOL => {
+            i.start_price = SynthInstrument::for_symbol("BTCUSDT").start_price;
+            i.tick = E8 / 2;
+            i.lot = E8;
+        }
+        _ => {}
+    }
+    i
 }
 
 /// SplitMix64: a small, fast, well-mixed deterministic generator (no dependency needed).
@@ -176,29 +297,36 @@ fn round_to(v: i64, step: i64) -> i64 {
     (v / step) * step
 }
 
-/// The instruments file text (scenario format) for `cfg`'s symbols.
+/// The instruments file text (scenario format) for `cfg`'s symbols (and the inverse one).
 pub fn instruments_toml(cfg: &GenConfig) -> String {
     let mut s = format!(
-        "# generated by hotrisk (engine::generate); linear USDT perpetuals\ninsurance_fund = \"{}\"\n",
+        "# generated by hotrisk (engine::generate); USDT-margined linear perpetuals{}\ninsurance_fund = \"{}\"\n",
+        if cfg.inverse_pct > 0 {
+            " and a coin-margined inverse BTCUSD"
+        } else {
+            ""
+        },
         format_e8(cfg.insurance_fund_e8)
     );
-    for sym in &cfg.symbols {
-        let i = SynthInstrument::for_symbol(sym);
+    for sym in cfg.all_symbols() {
+        let i = cfg.instrument(&sym);
+        let inverse = sym == INVERSE_SYMBOL;
         let _ = write!(
             s,
-            "\n[[instrument]]\nsymbol = \"{sym}\"\nkind = \"linear\"\ntick_size = \"{}\"\nlot_size = \"{}\"\ncontract_size = \"1\"\nmark_price = \"{}\"\nliquidation_fee_rate = \"{}\"\n",
+            "\n[[instrument]]\nsymbol = \"{sym}\"\nkind = \"{}\"\ntick_size = \"{}\"\nlot_size = \"{}\"\ncontract_size = \"{}\"\nmark_price = \"{}\"\nliquidation_fee_rate = \"{}\"\n",
+            if inverse { "inverse" } else { "linear" },
             format_e8(i.tick),
             format_e8(i.lot),
+            format_e8(if inverse { INVERSE_FACE } else { E8 }),
             format_e8(i.start_price),
             format_e8(cfg.liquidation_fee_rate_e8)
         );
-        for (cap, lev, mmr) in [
-            (Some("50000"), "125", "0.004"),
-            (Some("250000"), "100", "0.005"),
-            (Some("1000000"), "50", "0.01"),
-            (Some("10000000"), "20", "0.025"),
-            (None, "10", "0.05"),
-        ] {
+        let table = if inverse {
+            &INVERSE_BRACKETS
+        } else {
+            &LINEAR_BRACKETS
+        };
+        for (cap, lev, mmr) in table {
             s.push_str("\n  [[instrument.bracket]]\n");
             if let Some(c) = cap {
                 let _ = writeln!(s, "  notional_cap = \"{c}\"");
@@ -214,15 +342,17 @@ pub fn instruments_toml(cfg: &GenConfig) -> String {
 
 /// Writes `dir/instruments.toml` and `dir/positions.csv`.
 pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenError> {
-    let n_instr = cfg.symbols.len();
-    if n_instr == 0 || n_instr > 64 {
+    let n_lin = cfg.symbols.len();
+    if n_lin == 0 || n_lin > 64 {
         return Err(GenError::Invalid(format!(
-            "{n_instr} symbols: 1 to 64 expected"
+            "{n_lin} symbols: 1 to 64 expected"
         )));
     }
-    if cfg.positions_per_account == 0 || cfg.positions_per_account as usize > n_instr {
+    let all = cfg.all_symbols();
+    let n_all = all.len();
+    if cfg.positions_per_account == 0 || cfg.positions_per_account as usize > n_lin {
         return Err(GenError::Invalid(format!(
-            "positions per account {}: 1 to {n_instr} (one per instrument) expected",
+            "positions per account {}: 1 to {n_lin} (one per instrument) expected",
             cfg.positions_per_account
         )));
     }
@@ -234,6 +364,26 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
             "notional range: 0 < min <= max expected".into(),
         ));
     }
+    for (what, (lo, hi)) in [
+        ("safe leverage", cfg.safe_leverage),
+        ("long leverage", cfg.long_leverage),
+        ("short leverage", cfg.short_leverage),
+    ] {
+        if lo < 1 || hi < lo {
+            return Err(GenError::Invalid(format!(
+                "{what} {lo}..{hi}: 1 <= min <= max expected"
+            )));
+        }
+    }
+    if cfg.long_pct > 100 || cfg.safe_pct > 100 || cfg.isolated_pct > 100 || cfg.inverse_pct > 100 {
+        return Err(GenError::Invalid("shares: 0 to 100 % expected".into()));
+    }
+    if !(0..1_000_000).contains(&cfg.entry_spread_ppm) {
+        return Err(GenError::Invalid(format!(
+            "entry spread {} ppm: 0 to 999 999 expected",
+            cfg.entry_spread_ppm
+        )));
+    }
     let io = |file: &Path| {
         let file = file.to_path_buf();
         move |source| GenError::Io { file, source }
@@ -244,18 +394,14 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
     let positions_file = dir.join("positions.csv");
     let f = File::create(&positions_file).map_err(io(&positions_file))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
-    let specs: Vec<SynthInstrument> = cfg
-        .symbols
-        .iter()
-        .map(|s| SynthInstrument::for_symbol(s))
-        .collect();
+    let specs: Vec<SynthInstrument> = all.iter().map(|s| cfg.instrument(s)).collect();
     let mut r = Rng(cfg.seed ^ 0x6A09_E667_F3BC_C908);
     let mut sum = GenSummary {
         instruments_file,
         positions_file: positions_file.clone(),
         accounts: 0,
         positions: 0,
-        per_instrument: vec![0; n_instr],
+        per_instrument: vec![0; n_all],
         longs: 0,
         isolated: 0,
         leveraged: 0,
@@ -265,55 +411,81 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
     writeln!(w, "{POSITIONS_MAGIC}").map_err(io(&positions_file))?;
     writeln!(
         w,
-        "# seed {} | {} accounts x {} positions | long {}% safe {}% isolated {}%",
+        "# seed {} | {} accounts x {}{} positions | long {}% safe {}% isolated {}% inverse {}%",
         cfg.seed,
         cfg.accounts,
+        if cfg.varied_positions { "1.." } else { "" },
         cfg.positions_per_account,
         cfg.long_pct,
         cfg.safe_pct,
-        cfg.isolated_pct
+        cfg.isolated_pct,
+        cfg.inverse_pct
     )
     .map_err(io(&positions_file))?;
+    let ppa = u64::from(cfg.positions_per_account);
     for account in 1..=cfg.accounts {
-        let first = r.next() as usize % n_instr;
-        let mut wallet: i64 = 0;
+        let first = r.next() as usize % n_lin;
+        let count = if cfg.varied_positions {
+            1 + r.next() % ppa
+        } else {
+            ppa
+        } as usize;
+        // An inverse position takes the place of the account's last linear one.
+        let inverse = cfg.inverse_pct > 0 && r.pct(cfg.inverse_pct);
+        let (mut wallet, mut coin_wallet) = (0i64, 0i64);
         pos_lines.clear();
-        for k in 0..cfg.positions_per_account as usize {
-            let id = (first + k) % n_instr;
+        for k in 0..count {
+            let inv = inverse && k + 1 == count;
+            let id = if inv { n_lin } else { (first + k) % n_lin };
             let spec = &specs[id];
             let notional = log_uniform(&mut r, cfg.notional_min_e8, cfg.notional_max_e8);
+            let spread = cfg.entry_spread_ppm;
             let entry = round_to(
-                spec.start_price + r.range(-1000, 1000) * (spec.start_price / 1_000_000),
+                spec.start_price + r.range(-spread, spread) * (spec.start_price / 1_000_000),
                 spec.tick,
             )
             .max(spec.tick);
-            // qty = notional / entry, in E8, rounded down to the lot (at least one lot).
-            let qty_raw = i128::from(notional) * i128::from(E8) / i128::from(entry);
+            // Linear: qty = notional / entry (base units); inverse: notional / face (contracts).
+            // Rounded down to the lot, at least one lot.
+            let qty_raw = if inv {
+                i128::from(notional) * i128::from(E8) / i128::from(INVERSE_FACE)
+            } else {
+                i128::from(notional) * i128::from(E8) / i128::from(entry)
+            };
             let qty = round_to(i64::try_from(qty_raw).unwrap_or(i64::MAX), spec.lot).max(spec.lot);
             let long = r.pct(cfg.long_pct);
-            let lev = if r.pct(cfg.safe_pct) {
-                r.range(2, 8)
+            let range = if r.pct(cfg.safe_pct) {
+                cfg.safe_leverage
             } else if long {
-                r.range(10, 100)
+                cfg.long_leverage
             } else {
-                r.range(5, 50)
+                cfg.short_leverage
             };
-            // At most the bracket's maximum leverage (by notional, as the brackets above).
-            let lev = lev.min(match notional / E8 {
-                n if n > 1_000_000 => 20,
-                n if n > 250_000 => 50,
-                n if n > 50_000 => 100,
-                _ => 125,
-            });
-            let value = i128::from(qty) * i128::from(entry) / i128::from(E8);
-            let margin = i64::try_from(value / i128::from(lev) + 1).unwrap_or(i64::MAX);
+            let lev = r.range(range.0, range.1);
+            // The position's value in its margin asset (quote; BTC for the inverse), and at
+            // most the bracket's maximum leverage for it.
+            let value = if inv {
+                i128::from(qty) * i128::from(INVERSE_FACE) / i128::from(entry)
+            } else {
+                i128::from(qty) * i128::from(entry) / i128::from(E8)
+            };
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            let table: &[_] = if inv {
+                &INVERSE_BRACKETS
+            } else {
+                &LINEAR_BRACKETS
+            };
+            let lev = lev.min(max_leverage(table, value));
+            let margin = value / lev + 1;
             let signed = if long { qty } else { -qty };
             sum.positions += 1;
             sum.per_instrument[id] += 1;
             sum.longs += u64::from(long);
             sum.leveraged += u64::from(lev >= 10);
-            let sym = &cfg.symbols[id];
-            if r.pct(cfg.isolated_pct) {
+            let sym = &all[id];
+            // An account's cross positions share one margin asset: inverse ones are isolated
+            // unless alone.
+            if r.pct(cfg.isolated_pct) || (inv && count > 1) {
                 sum.isolated += 1;
                 let _ = writeln!(
                     pos_lines,
@@ -323,7 +495,9 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
                     format_e8(margin)
                 );
                 // The wallet keeps a little free balance besides the isolated margin.
-                wallet = wallet.saturating_add(margin / 10);
+                if !inv {
+                    wallet = wallet.saturating_add(margin / 10);
+                }
             } else {
                 let _ = writeln!(
                     pos_lines,
@@ -331,11 +505,20 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
                     format_e8(signed),
                     format_e8(entry)
                 );
-                wallet = wallet.saturating_add(margin);
+                if inv {
+                    coin_wallet = coin_wallet.saturating_add(margin);
+                } else {
+                    wallet = wallet.saturating_add(margin);
+                }
             }
         }
         line.clear();
-        let _ = writeln!(line, "A,{account},{}", format_e8(wallet.max(E8)));
+        let balance = if coin_wallet > 0 {
+            coin_wallet
+        } else {
+            wallet.max(E8)
+        };
+        let _ = writeln!(line, "A,{account},{}", format_e8(balance));
         w.write_all(line.as_bytes()).map_err(io(&positions_file))?;
         w.write_all(pos_lines.as_bytes())
             .map_err(io(&positions_file))?;
@@ -381,6 +564,40 @@ mod tests {
         let d2 = tempfile::tempdir().unwrap();
         let s2 = write_snapshot(&cfg, d2.path()).unwrap();
         assert_eq!(first, std::fs::read(&s2.positions_file).unwrap());
+    }
+
+    #[test]
+    fn inverse_and_varied_positions_load() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = GenConfig {
+            accounts: 2_000,
+            symbols: symbols(6),
+            positions_per_account: 4,
+            varied_positions: true,
+            inverse_pct: 20,
+            isolated_pct: 30,
+            long_pct: 50,
+            safe_pct: 100,
+            safe_leverage: (2, 100),
+            entry_spread_ppm: 30_000,
+            ..GenConfig::default()
+        };
+        let s = write_snapshot(&cfg, d.path()).unwrap();
+        assert_eq!(s.per_instrument.len(), 7);
+        assert!(s.per_instrument[6] > 200, "{:?}", s.per_instrument);
+        assert!(
+            s.positions > 2_000 && s.positions < 8_000,
+            "{}",
+            s.positions
+        );
+        let snap = load_snapshot(&s.instruments_file, &s.positions_file).unwrap();
+        assert_eq!(snap.state.accounts(), 2_000);
+        let total: usize = (0..7).map(|i| snap.state.positions_in(i)).sum();
+        assert_eq!(total as u64, s.positions);
+        let text = std::fs::read_to_string(&s.positions_file).unwrap();
+        for needle in [",isolated,", ",cross", "BTCUSD,", ",-", "SYN06USDT"] {
+            assert!(text.contains(needle), "no {needle:?} in the generated file");
+        }
     }
 
     #[test]

@@ -165,6 +165,23 @@ impl Child {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
+        Self::spawn_on(name, exe, args, log_dir, None)
+    }
+
+    /// [`Child::spawn`], restricted to the logical CPUs `cpus` when given (an empty slice: any
+    /// CPU) and then asking for nice [`PIPELINE_NICE`] (both set in the child before it executes
+    /// `exe`, so every thread it starts inherits them).
+    pub fn spawn_on<I, S>(
+        name: &str,
+        exe: &Path,
+        args: I,
+        log_dir: &Path,
+        cpus: Option<&[usize]>,
+    ) -> Result<Self, LaunchError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
         let io = |what: String| move |source| LaunchError::Io { what, source };
         std::fs::create_dir_all(log_dir).map_err(io(format!("creating {}", log_dir.display())))?;
         let out = log_dir.join(format!("{name}.out"));
@@ -172,11 +189,12 @@ impl Child {
         let fo = File::create(&out).map_err(io(format!("creating {}", out.display())))?;
         let fe = File::create(&err).map_err(io(format!("creating {}", err.display())))?;
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let child = Command::new(exe)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(fo)
-            .stderr(fe)
+        let mut cmd = Command::new(exe);
+        cmd.args(&args).stdin(Stdio::null()).stdout(fo).stderr(fe);
+        if let Some(cpus) = cpus {
+            restrict_to(&mut cmd, cpus, PIPELINE_NICE);
+        }
+        let child = cmd
             .spawn()
             .map_err(io(format!("starting {name} ({})", exe.display())))?;
         Ok(Self {
@@ -282,6 +300,118 @@ fn send_term(pid: libc::pid_t) {
     }
 }
 
+/// The nice value asked for the pipeline's processes when they are placed on CPUs: a machine's
+/// other work (a build) then preempts them far less often. Only a privileged user gets it (root
+/// or `CAP_SYS_NICE`); for anyone else the request fails silently and they run at nice 0.
+pub const PIPELINE_NICE: i32 = -10;
+
+/// Makes `cmd`'s process run only on `cpus` (ids at or above `CPU_SETSIZE` are ignored; an
+/// empty set leaves the affinity alone) at nice value `nice`. A failure to set either is not an
+/// error: the process runs unrestricted or at its inherited priority.
+#[allow(unsafe_code)]
+fn restrict_to(cmd: &mut Command, cpus: &[usize], nice: i32) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: an all-zero `cpu_set_t` is a valid, empty set (it is a plain bit array).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut any = false;
+    for &c in cpus {
+        if c < libc::CPU_SETSIZE as usize {
+            // SAFETY: `c` is below `CPU_SETSIZE`, the number of bits `set` holds.
+            unsafe { libc::CPU_SET(c, &mut set) };
+            any = true;
+        }
+    }
+    let hook = move || {
+        if any {
+            // SAFETY: `sched_setaffinity` is a plain system call (async-signal-safe, allowed
+            // between fork and exec); `set` is a valid `cpu_set_t` owned by this closure and its
+            // size is passed with it; pid 0 is the calling (child) process.
+            unsafe {
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+        // SAFETY: `setpriority` is a plain system call with no memory arguments; who 0 is the
+        // calling (child) process.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec; it only makes one system call,
+    // allocates nothing and takes no lock, as `pre_exec` requires.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Where the pipeline's processes and the engine's threads run, chosen from the number of
+/// logical CPUs this process may use.
+///
+/// The engine's risk thread gets a core of its own and busy-spins there, with the gateway's work
+/// done inline right after each decision (no second hot thread to share a core with); the
+/// feed-handler, the venue and the engine's reporter go to the other cores. On a 2-CPU machine
+/// that is core 1 for the risk thread and core 0 for everything else: the feed-handler's pacer and
+/// the venue yield to each other there, and nothing preempts the risk thread. Without this, four
+/// spinning threads share two cores and every hand-off waits for a scheduler time slice
+/// (milliseconds). The order ring is sized by the caller to hold a whole run's orders, which
+/// rules out the inline gateway's one hazard (see `config::GatewayMode::Auto`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuPlan {
+    /// CPUs of the feed-handler process (`None`: unrestricted).
+    pub feed: Option<Vec<usize>>,
+    /// CPUs of the venue process (`None`: unrestricted).
+    pub venue: Option<Vec<usize>>,
+    /// `--set` values for `hotrisk run` (cores, gateway mode, idle strategy).
+    pub engine_sets: Vec<String>,
+    /// One line for the report.
+    pub description: String,
+}
+
+impl CpuPlan {
+    /// The plan for `cpus` logical CPUs (ids `0..cpus`).
+    pub fn for_cpus(cpus: usize) -> Self {
+        let sets = |risk: &str, reporter: &str, idle: &str| {
+            vec![
+                format!("threads.risk_core={risk}"),
+                format!("threads.reporter_core={reporter}"),
+                "threads.gateway=\"inline\"".to_owned(),
+                format!("threads.idle=\"{idle}\""),
+            ]
+        };
+        match cpus {
+            0 | 1 => Self {
+                feed: None,
+                venue: None,
+                engine_sets: sets("\"none\"", "\"none\"", "spin-then-yield"),
+                description: "1 CPU: every process shares it (spin-then-yield); latencies include scheduling".into(),
+            },
+            2 => Self {
+                feed: Some(vec![0]),
+                venue: Some(vec![0]),
+                engine_sets: sets("1", "0", "busy-spin"),
+                description: "CPU 1: engine risk thread alone (busy-spin, gateway inline); CPU 0: feed-handler, venue, engine reporter".into(),
+            },
+            3 => Self {
+                feed: Some(vec![0]),
+                venue: Some(vec![2]),
+                engine_sets: sets("1", "0", "busy-spin"),
+                description: "CPU 1: engine risk thread (busy-spin, gateway inline); CPU 0: feed-handler, engine reporter; CPU 2: venue".into(),
+            },
+            _ => Self {
+                feed: Some(vec![2]),
+                venue: Some(vec![3]),
+                engine_sets: sets("1", "0", "busy-spin"),
+                description: "CPU 1: engine risk thread (busy-spin, gateway inline); CPU 2: feed-handler; CPU 3: venue; CPU 0: engine reporter".into(),
+            },
+        }
+    }
+
+    /// The plan for the CPUs this process may use.
+    pub fn current() -> Self {
+        Self::for_cpus(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -334,6 +464,10 @@ pub struct PipelineSpec {
     pub engine_args: Vec<String>,
     /// Instruments the venue keeps books for.
     pub instruments: usize,
+    /// CPUs of the feed-handler process (`None`: unrestricted).
+    pub feed_cpus: Option<Vec<usize>>,
+    /// CPUs of the venue process (`None`: unrestricted).
+    pub venue_cpus: Option<Vec<usize>>,
     /// Where the processes' outputs go.
     pub log_dir: PathBuf,
     /// Deadline of the whole run.
@@ -367,7 +501,13 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "2".into(),
         "--quiet".into(),
     ]);
-    let mut feed = Child::spawn("feed-handler", &spec.exe, &feed_args, &spec.log_dir)?;
+    let mut feed = Child::spawn_on(
+        "feed-handler",
+        &spec.exe,
+        &feed_args,
+        &spec.log_dir,
+        spec.feed_cpus.as_deref(),
+    )?;
     wait_for_path(&rings.md, left(), Some(&mut feed))?;
     // Venue: reads md from the start, creates the acct ring, waits for the order ring.
     let venue_args = vec![
@@ -381,7 +521,13 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "--instruments".into(),
         spec.instruments.to_string(),
     ];
-    let mut venue = Child::spawn("venue", &spec.exe, &venue_args, &spec.log_dir)?;
+    let mut venue = Child::spawn_on(
+        "venue",
+        &spec.exe,
+        &venue_args,
+        &spec.log_dir,
+        spec.venue_cpus.as_deref(),
+    )?;
     wait_for_path(&rings.acct, left(), Some(&mut venue))?;
     let mut engine_args = vec![
         "run".to_owned(),
@@ -396,7 +542,15 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "rings.md_from_start=true".into(),
     ];
     engine_args.extend(spec.engine_args.iter().cloned());
-    let engine = Child::spawn("engine", &spec.exe, &engine_args, &spec.log_dir)?;
+    // The engine pins its own threads; when the other processes are placed, it gets the same
+    // nice value (an empty CPU set leaves its affinity alone).
+    let engine = Child::spawn_on(
+        "engine",
+        &spec.exe,
+        &engine_args,
+        &spec.log_dir,
+        spec.feed_cpus.as_ref().map(|_| &[][..]),
+    )?;
     // Wait for all three; the first failure ends the run (the others are killed on drop).
     let mut kids = [Some(feed), Some(venue), Some(engine)];
     let mut done: [Option<Finished>; 3] = [None, None, None];
@@ -473,8 +627,14 @@ pub struct SyntheticRun {
     pub speed: Option<String>,
     /// Report directory (snapshot/, logs/, engine.journal, latency.hlog, `<stage>.hgrm`).
     pub out: PathBuf,
-    /// Extra `hotrisk run` arguments (`--set …`).
+    /// Extra `hotrisk run` arguments (`--set …`), after the placement's.
     pub engine_extra: Vec<String>,
+    /// Where the processes and the engine's threads run (`None`: the engine's configured
+    /// defaults, processes unrestricted).
+    pub cpus: Option<CpuPlan>,
+    /// A captured feed to replay instead of the synthetic scenario (the scenario fields are then
+    /// unused; accounts are placed around the capture's first prices and its symbols).
+    pub capture: Option<PathBuf>,
     /// Deadline of the processes.
     pub timeout: Duration,
     /// Ring name tag (`/dev/shm/hotrisk-<tag>-…`).
@@ -496,6 +656,8 @@ pub struct SyntheticResult {
     pub liquidations: crate::outcome::Liquidations,
     /// The engine's end-of-run summary lines (policy bookkeeping).
     pub engine_summary: String,
+    /// The accounting check (replay of the journal), or why it could not run.
+    pub audit: Result<crate::outcome::Audit, String>,
     /// The journal.
     pub journal: PathBuf,
     /// The rings used (already removed).
@@ -515,13 +677,29 @@ pub fn engine_summary(stdout: &str) -> String {
         .join("\n")
 }
 
-/// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
-pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
-    use hotrisk_feed::source::synthetic::{SynthConfig, Synthetic};
+/// The generated snapshot, the feed's records (`seq` = ring sequence), the feed-handler's
+/// arguments (without capacity and pacing) and the number of instruments.
+type Feed = (
+    crate::generate::GenSummary,
+    Vec<hotrisk_feed::wire::Msg>,
+    Vec<String>,
+    usize,
+);
+
+/// The synthetic scenario of `r`: accounts first, then the feed over their instruments file.
+fn synthetic_feed(r: &SyntheticRun) -> Result<Feed, String> {
+    use hotrisk_feed::source::synthetic::{instruments_from_toml, SynthConfig, Synthetic};
     let snapshot = crate::generate::write_snapshot(&r.accounts, &r.out.join("snapshot"))
         .map_err(|e| format!("generating accounts: {e}"))?;
-    // The feed, regenerated here (deterministic) for the trigger marks of the slippage figures.
+    // The feed takes its instruments (start price, tick, lot) from the snapshot's instruments
+    // file, so the accounts and the market agree by construction. It is regenerated here
+    // (deterministic) for the trigger marks of the slippage figures.
+    let instruments_file = snapshot.instruments_file.display().to_string();
+    let toml_text = std::fs::read_to_string(&snapshot.instruments_file)
+        .map_err(|e| format!("{instruments_file}: {e}"))?;
     let mut cfg = SynthConfig::new(r.accounts.seed, &r.accounts.symbols, r.scenario);
+    cfg.instruments = instruments_from_toml(&instruments_file, &toml_text)
+        .map_err(|e| format!("{instruments_file}: {e}"))?;
     cfg.step_ns = r.step_us * 1_000;
     cfg.depth = r.depth;
     cfg.vol_ppm = r.vol_ppm;
@@ -534,17 +712,14 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     cfg.event_at_ns = r.event_at_ms * 1_000_000;
     let mut msgs: Vec<hotrisk_feed::wire::Msg> = Synthetic::new(cfg).collect();
     hotrisk_feed::source::number(&mut msgs);
-    let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
-    let md_records = msgs.len();
-    drop(msgs);
     let scenario = format!("{:?}", r.scenario).to_lowercase();
     let mut feed_args: Vec<String> = [
         "feed-handler",
         "synthetic",
         "--scenario",
         &scenario,
-        "--symbols",
-        &r.accounts.symbols.join(","),
+        "--instruments",
+        &instruments_file,
         "--seed",
         &r.accounts.seed.to_string(),
         "--duration-ms",
@@ -557,14 +732,89 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
         &r.depth.to_string(),
         "--vol-ppm",
         &r.vol_ppm.to_string(),
-        "--capacity",
-        &(md_records.next_power_of_two().max(1 << 16)).to_string(),
     ]
     .map(String::from)
     .to_vec();
     if let Some(l) = r.level_lots {
         feed_args.extend(["--level-lots".to_owned(), l.to_string()]);
     }
+    Ok((snapshot, msgs, feed_args, r.accounts.symbols.len()))
+}
+
+/// A captured feed (`feed-handler replay`): accounts generated around each instrument's first
+/// mark in the capture (else its first trade or book level), the capture's symbols replacing
+/// `r.accounts.symbols`. Records not numbered 1, 2, … (a capture of a ring that did not start at
+/// 1, or a merge) are renumbered into `<out>/feed.hrcap`, which is replayed instead: the engine
+/// and the venue identify records by that number.
+fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
+    use hotrisk_feed::capture::{write_file, CaptureReader};
+    use hotrisk_feed::wire::MsgKind;
+    let (header, mut msgs) = CaptureReader::read_all(path).map_err(|e| e.to_string())?;
+    if msgs.is_empty() {
+        return Err(format!("{}: the capture holds no record", path.display()));
+    }
+    let mut prices: Vec<Option<(u8, i64)>> = vec![None; header.symbols.len()];
+    for m in &msgs {
+        let rank = match m.kind() {
+            Some(MsgKind::MarkPrice) => 0,
+            Some(MsgKind::Trade) => 1,
+            Some(MsgKind::BookLevel) => 2,
+            _ => continue,
+        };
+        if let Some(p) = prices.get_mut(usize::from(m.instrument)) {
+            if m.body[0] > 0 && p.is_none_or(|(r, _)| rank < r) {
+                *p = Some((rank, m.body[0]));
+            }
+        }
+    }
+    let mut accounts = r.accounts.clone();
+    accounts.symbols = header.symbols.clone();
+    accounts.start_prices = Vec::new();
+    for (sym, p) in header.symbols.iter().zip(&prices) {
+        match p {
+            Some((_, price)) => accounts.start_prices.push((sym.clone(), *price)),
+            None => {
+                return Err(format!(
+                    "{}: no mark, trade or book price for {sym}: cannot place accounts around it",
+                    path.display()
+                ))
+            }
+        }
+    }
+    accounts.positions_per_account = accounts
+        .positions_per_account
+        .min(header.symbols.len() as u32);
+    let snapshot = crate::generate::write_snapshot(&accounts, &r.out.join("snapshot"))
+        .map_err(|e| format!("generating accounts: {e}"))?;
+    let numbered = msgs.iter().zip(1u64..).all(|(m, i)| m.seq == i);
+    let feed = if numbered {
+        path.to_path_buf()
+    } else {
+        hotrisk_feed::source::number(&mut msgs);
+        let p = r.out.join("feed.hrcap");
+        write_file(&p, &header.symbols, &msgs).map_err(|e| e.to_string())?;
+        p
+    };
+    let feed_args = vec![
+        "feed-handler".to_owned(),
+        "replay".into(),
+        feed.display().to_string(),
+    ];
+    Ok((snapshot, msgs, feed_args, header.symbols.len()))
+}
+
+/// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
+pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
+    let (snapshot, msgs, mut feed_args, instruments) = match &r.capture {
+        Some(path) => captured_feed(r, path)?,
+        None => synthetic_feed(r)?,
+    };
+    let marks = crate::outcome::MarkTimeline::from_msgs(&msgs);
+    let md_records = msgs.len();
+    feed_args.extend([
+        "--capacity".to_owned(),
+        md_records.next_power_of_two().max(1 << 16).to_string(),
+    ]);
     match &r.speed {
         Some(s) => feed_args.extend(["--speed".to_owned(), s.clone()]),
         None => feed_args.push("--max-speed".to_owned()),
@@ -588,12 +838,28 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
             (md_records as u64 * 2).next_power_of_two().max(1 << 20)
         ),
     ];
+    // Room on the order ring for every order of the run (two per position is far more than a
+    // run sends): with the gateway inline, a full order ring would stall the risk thread.
+    let order_capacity = (snapshot.positions as usize * 2)
+        .next_power_of_two()
+        .clamp(1 << 16, 1 << 20);
+    engine_args.extend([
+        "--set".into(),
+        format!("rings.order_capacity={order_capacity}"),
+    ]);
+    if let Some(plan) = &r.cpus {
+        for s in &plan.engine_sets {
+            engine_args.extend(["--set".into(), s.clone()]);
+        }
+    }
     engine_args.extend(r.engine_extra.iter().cloned());
     let spec = PipelineSpec {
         exe: r.exe.clone(),
         feed_args,
         engine_args,
-        instruments: r.accounts.symbols.len(),
+        instruments,
+        feed_cpus: r.cpus.as_ref().and_then(|p| p.feed.clone()),
+        venue_cpus: r.cpus.as_ref().and_then(|p| p.venue.clone()),
         log_dir: r.out.join("logs"),
         timeout: r.timeout,
     };
@@ -605,8 +871,18 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
     let latency = crate::report::RunLatency::from_hlog(&r.out.join("latency.hlog"))?;
     let (_, records) =
         crate::journal::read_journal(&journal).map_err(|e| format!("reading the journal: {e}"))?;
-    let liquidations = crate::outcome::Liquidations::from_journal(&records, &marks);
     let engine_summary = engine_summary(&processes.engine.stdout);
+    let audit = crate::outcome::audit(
+        &snapshot.instruments_file,
+        &snapshot.positions_file,
+        &msgs,
+        &records,
+    );
+    let liquidations = crate::outcome::Liquidations::from_journal(
+        &records,
+        &marks,
+        audit.as_ref().ok().map(|a| &a.decided_at),
+    );
     Ok(SyntheticResult {
         snapshot,
         md_records,
@@ -614,6 +890,7 @@ pub fn run_synthetic(r: &SyntheticRun) -> Result<SyntheticResult, String> {
         latency,
         liquidations,
         engine_summary,
+        audit,
         journal,
         rings: ring_paths,
     })

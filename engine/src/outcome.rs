@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::path::Path;
 
 use hotrisk_feed::fixed::{format_e8, E8};
 use hotrisk_feed::wire::{AckStatus, Msg, MsgKind, Side, Tier};
@@ -63,6 +64,11 @@ pub struct Liquidations {
     pub cancel_acks: u64,
     /// Fill events applied.
     pub fills: u64,
+    /// Account events the engine refused (a fill it could not apply, e.g. to a position that
+    /// is no longer there); the independent ledger skips them too.
+    pub events_refused: u64,
+    /// The first refused event, described.
+    pub first_refused: Option<String>,
     /// Notional filled (Σ qty × average price, quote, E8).
     pub filled_notional_e8: i128,
     /// Quantity-weighted mean slippage of filled book orders (partial, full) against the trigger
@@ -83,8 +89,14 @@ pub struct Liquidations {
 }
 
 impl Liquidations {
-    /// Counts a journal's records; `marks` gives the trigger marks for slippage.
-    pub fn from_journal(records: &[Record], marks: &MarkTimeline) -> Self {
+    /// Counts a journal's records; `marks` gives the marks for slippage, at the md position
+    /// each order was decided at: `decided_at` (order id → md seq, from [`audit`]'s replay)
+    /// when given, else inferred from the journal (see the comments below).
+    pub fn from_journal(
+        records: &[Record],
+        marks: &MarkTimeline,
+        decided_at: Option<&HashMap<u64, u64>>,
+    ) -> Self {
         let mut l = Self {
             records: records.len() as u64,
             ..Self::default()
@@ -109,10 +121,10 @@ impl Liquidations {
                             *t += 1;
                         }
                         accounts.insert(r.account);
-                        let md = if r.md_seq == last_event.0 {
-                            last_event.1
-                        } else {
-                            r.md_seq
+                        let md = match decided_at.and_then(|d| d.get(&r.id)) {
+                            Some(&seq) => seq,
+                            None if r.md_seq == last_event.0 => last_event.1,
+                            None => r.md_seq,
                         };
                         orders.insert(r.id, (r.aux, r.instrument, md, r.tier));
                     } else {
@@ -218,16 +230,420 @@ impl Liquidations {
             "| notional filled | {} |",
             format_e8(i64::try_from(self.filled_notional_e8).unwrap_or(i64::MAX))
         );
-        // The slippage figures below are re-derived from a regenerated feed whose record
-        // numbering does not yet match the ring's exactly (known issue); until it does, the
-        // table points at the engine's own per-instrument figures, computed at decision time
-        // against the mark the engine saw.
-        let _ = writeln!(
-            s,
-            "| slippage | see the engine summary: book slip vs mark per instrument, transfers apart |"
-        );
+        if self.slippage_orders > 0 {
+            let _ = writeln!(
+                s,
+                "| book slippage of filled partial/full orders vs the mark at decision (qty-weighted mean / worst, bps; + = worse for the account) | {:.2} / {:.2} over {} orders |",
+                self.slippage_mean_bps, self.slippage_max_bps, self.slippage_orders
+            );
+        } else {
+            let _ = writeln!(s, "| book slippage vs mark | no filled book order |");
+        }
+        if self.transfer_orders > 0 {
+            let _ = writeln!(
+                s,
+                "| backstop/ADL transfer price (bankruptcy) vs the mark at decision (qty-weighted mean, bps) | {:.2} over {} transfers |",
+                self.transfer_mean_bps, self.transfer_orders
+            );
+        }
         s
     }
+}
+
+/// The accounting check of a run, by replaying it in-process: the snapshot is loaded into a fresh
+/// [`MarginCore`](crate::pipeline::margin_core::MarginCore) (the engine's own code), the
+/// market data is fed record by record and each journaled account event is applied right after
+/// the md record it followed in the run. Then:
+///
+/// - **orders**: the replay's orders are compared with the journal's, one by one (a mismatch
+///   says where the run and its replay part ways; the journal does not keep an event's record
+///   time, so the replay gives each event the record time of the md record it followed, which can
+///   differ from the venue's by up to one feed step);
+/// - **collateral**: Σ collateral (wallets and isolated margins) must move by exactly the realised
+///   PnL of the journal's fills, recomputed here independently from the snapshot's positions
+///   (average cost, exact integers), minus the liquidation fees the fund received, within one
+///   E8 unit of rounding per fill;
+/// - **fund**: its change must equal fees − backstop losses (+ takeover gains) − negative
+///   balances covered, and per instrument bad debt = paid by the fund + socialised by ADL +
+///   written off;
+/// - **bad debt left on accounts**: accounts with no position left and a negative balance
+///   (debt nobody settled), counted and summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// Orders (cancel-alls included) in the journal.
+    pub orders_journaled: u64,
+    /// Orders the replay emitted.
+    pub orders_replayed: u64,
+    /// Leading orders identical in both (id, kind, side, qty, limit, tier).
+    pub orders_matching: u64,
+    /// The first difference, described.
+    pub first_mismatch: Option<String>,
+    /// Fill events applied.
+    pub fills: u64,
+    /// Account events the engine refused (a fill it could not apply, e.g. to a position that
+    /// is no longer there); the independent ledger skips them too.
+    pub events_refused: u64,
+    /// The first refused event, described.
+    pub first_refused: Option<String>,
+    /// Σ collateral before and after, E8 (floor).
+    pub collateral_e8: (i128, i128),
+    /// Realised PnL of all fills, recomputed independently, E8 (floor).
+    pub realised_pnl_e8: i128,
+    /// Fees paid into the fund, E8.
+    pub fees_e8: i128,
+    /// Σ collateral change − (realised PnL − fees), in E8: zero up to rounding.
+    pub collateral_residual_e8: i128,
+    /// The fund before and after, E8.
+    pub fund_e8: (i64, i64),
+    /// Backstop gains (+) and losses (−) of the fund, E8.
+    pub fund_takeover_e8: i64,
+    /// Negative balances the fund covered, E8.
+    pub fund_covered_e8: i64,
+    /// Whether every per-instrument bad-debt split adds up.
+    pub bad_debt_split_ok: bool,
+    /// Total bad debt the engine reported (Σ instruments), E8.
+    pub bad_debt_e8: i128,
+    /// Accounts with no position and a negative balance, and that debt (≤ 0), E8.
+    pub negative_accounts: (u64, i128),
+    /// Why parts were skipped (e.g. inverse instruments), if any.
+    pub note: Option<String>,
+    /// Order id → the md sequence the replay had reached when it emitted the order (the mark
+    /// the decision saw is the last one at or before it): the slippage figures' reference.
+    pub decided_at: HashMap<u64, u64>,
+}
+
+impl Audit {
+    /// Whether every check passed (orders reproduced, collateral and fund conserved).
+    pub fn passed(&self) -> bool {
+        self.first_mismatch.is_none()
+            && self.orders_journaled == self.orders_replayed
+            && self.conserved()
+    }
+
+    /// Whether the money checks passed (collateral within one E8 unit per fill, fund identity,
+    /// bad-debt split).
+    pub fn conserved(&self) -> bool {
+        self.collateral_residual_e8.unsigned_abs() <= u128::from(self.fills.max(1))
+            && self.fund_e8.1 - self.fund_e8.0
+                == i64::try_from(self.fees_e8).unwrap_or(i64::MAX) + self.fund_takeover_e8
+                    - self.fund_covered_e8
+            && self.bad_debt_split_ok
+    }
+
+    /// A plain-text table (also valid Markdown).
+    pub fn table(&self) -> String {
+        let f = |v: i128| format_e8(i64::try_from(v).unwrap_or(i64::MAX));
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| accounting check (replay of the journal) | |\n|---|---|"
+        );
+        let _ = writeln!(
+            s,
+            "| orders reproduced by the replay | {} of {} journaled ({} replayed){} |",
+            self.orders_matching,
+            self.orders_journaled,
+            self.orders_replayed,
+            self.first_mismatch
+                .as_deref()
+                .map_or(String::new(), |m| format!("; first difference: {m}"))
+        );
+        let _ = writeln!(
+            s,
+            "| Σ collateral | {} → {} (change {}) |",
+            f(self.collateral_e8.0),
+            f(self.collateral_e8.1),
+            f(self.collateral_e8.1 - self.collateral_e8.0)
+        );
+        let _ = writeln!(
+            s,
+            "| = realised PnL of {} fills (recomputed) − fees | {} − {} = {} (residual {} E8 units; ≤ 1 per fill allowed) |",
+            self.fills,
+            f(self.realised_pnl_e8),
+            f(self.fees_e8),
+            f(self.realised_pnl_e8 - self.fees_e8),
+            self.collateral_residual_e8
+        );
+        if self.events_refused > 0 {
+            let _ = writeln!(
+                s,
+                "| account events the engine refused (not applied, not counted above) | {} (first: {}) |",
+                self.events_refused,
+                self.first_refused.as_deref().unwrap_or("?")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| insurance fund | {} → {} = + fees {} + takeover {} − covered {} |",
+            format_e8(self.fund_e8.0),
+            format_e8(self.fund_e8.1),
+            f(self.fees_e8),
+            format_e8(self.fund_takeover_e8),
+            format_e8(self.fund_covered_e8)
+        );
+        let _ = writeln!(
+            s,
+            "| bad debt (engine) = fund + ADL + written off | {} ({}) |",
+            f(self.bad_debt_e8),
+            if self.bad_debt_split_ok {
+                "adds up"
+            } else {
+                "DOES NOT add up"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "| accounts closed out with a negative balance | {} (Σ {}) |",
+            self.negative_accounts.0,
+            f(self.negative_accounts.1)
+        );
+        let _ = writeln!(
+            s,
+            "| verdict | {} |",
+            match (self.conserved(), self.passed()) {
+                (true, true) => "conserved; orders reproduced",
+                (true, false) => "conserved; the replay's orders differ (see above)",
+                _ => "NOT CONSERVED",
+            }
+        );
+        if let Some(n) = &self.note {
+            let _ = writeln!(s, "| note | {n} |");
+        }
+        s
+    }
+}
+
+/// A note for the accounting check when the engine's summary (`hotrisk run`'s last lines)
+/// reports input-health events: a stale producer heartbeat or lost md records pause or change
+/// the policy's decisions, and they are not journaled, so the replay cannot reproduce them.
+pub fn health_note(engine_summary: &str) -> Option<String> {
+    let healthy = engine_summary.contains("| producer dead 0 |")
+        && engine_summary.contains("md records missed 0 |");
+    (!healthy).then(|| {
+        "| note | the engine saw input-health events (stale producer heartbeat or lost md records; see its summary): they change decisions and are not journaled, so the replay's orders may differ from that point on |\n".to_owned()
+    })
+}
+
+/// Independent position keeping for the audit: (qty E8, cost basis E16) per (account, instrument).
+type Book = HashMap<(u32, u16), (i64, i128)>;
+
+/// Realised PnL (E16) of a linear fill of signed `qty` at `price` on `pos`, which it updates.
+fn realise(pos: &mut (i64, i128), qty: i64, price: i64) -> i128 {
+    let (q, b) = *pos;
+    let mut pnl = 0;
+    let mut open = qty;
+    if q != 0 && q.signum() != qty.signum() {
+        // Closing x of q (same sign as q): realised = x·(price − entry) = x·price − b·x/q.
+        let x = if qty.abs() >= q.abs() { q } else { -qty };
+        let basis_part = b * i128::from(x) / i128::from(q);
+        pnl = i128::from(x) * i128::from(price) - basis_part;
+        pos.0 = q - x;
+        pos.1 = b - basis_part;
+        open = qty + x;
+    }
+    if open != 0 {
+        pos.0 += open;
+        pos.1 += i128::from(open) * i128::from(price);
+    }
+    pnl
+}
+
+/// Runs the audit (see [`Audit`]) of a run over `md` (the feed, `seq` = ring sequence) with the
+/// snapshot `instruments` + `positions` and the journal `records`.
+pub fn audit(
+    instruments: &Path,
+    positions: &Path,
+    md: &[Msg],
+    records: &[Record],
+) -> Result<Audit, String> {
+    use crate::margin::math::{money_to_e8, Round};
+    use crate::margin::MarginState;
+    use crate::pipeline::core::{OrderSink, RiskCore};
+    use crate::pipeline::margin_core::MarginCore;
+    use crate::policy::PolicyConfig;
+
+    let snap = crate::snapshot::load_snapshot(instruments, positions).map_err(|e| e.to_string())?;
+    let linear = snap
+        .state
+        .instruments()
+        .iter()
+        .all(|i| i.kind() == crate::margin::Kind::Linear);
+    let collateral = |st: &MarginState| -> i128 {
+        let mut sum = 0i128;
+        for a in st.account_ids() {
+            sum += st.account(a).map_or(0, |r| r.wallet_balance);
+            st.for_each_position(a, |p| sum += p.isolated_margin);
+        }
+        money_to_e8(sum, Round::Floor)
+    };
+    let mut a = Audit {
+        collateral_e8: (collateral(&snap.state), 0),
+        ..Audit::default()
+    };
+    let mut book: Book = HashMap::new();
+    for id in snap.state.account_ids() {
+        snap.state.for_each_position(id, |p| {
+            book.insert((id, p.instrument), (p.qty_e8, p.basis));
+        });
+    }
+    let books: Vec<_> = snap.instruments.iter().map(|i| i.book.clone()).collect();
+    let mut core = MarginCore::new(
+        snap.state,
+        PolicyConfig::default(),
+        snap.insurance_fund_e8.unwrap_or(0),
+    )?;
+    core.seed_books(&books);
+    a.fund_e8.0 = core.policy().fund().balance();
+    // Detached: it keeps a record's orders until they are taken out after the record (far more
+    // room than one record's orders; a refusal would show as a mismatch).
+    let mut sink = OrderSink::with_capacity(1 << 16);
+    let mut replayed: Vec<hotrisk_feed::wire::Order> = Vec::new();
+    let mut next_md = 0usize;
+    let mut time = 0i64;
+    let mut realised: i128 = 0;
+    let mut decided_at = HashMap::new();
+    let mut feed_to = |upto: u64,
+                       core: &mut MarginCore,
+                       sink: &mut OrderSink,
+                       out: &mut Vec<hotrisk_feed::wire::Order>,
+                       decided_at: &mut HashMap<u64, u64>,
+                       time: &mut i64| {
+        while let Some(m) = md.get(next_md) {
+            if m.seq > upto {
+                break;
+            }
+            next_md += 1;
+            core.on_market(m, sink);
+            while let Some(o) = sink.pop() {
+                decided_at.insert(o.order_id, m.seq);
+                out.push(o);
+            }
+            *time = (*time).max(if m.exch_ts != 0 {
+                m.exch_ts
+            } else {
+                m.local_ts
+            });
+        }
+    };
+    let mut journaled = Vec::new();
+    for r in records {
+        match r.record_kind() {
+            Some(RecordKind::Order) => journaled.push(r.to_order()),
+            Some(RecordKind::AccountEvent) => {
+                feed_to(
+                    r.md_seq,
+                    &mut core,
+                    &mut sink,
+                    &mut replayed,
+                    &mut decided_at,
+                    &mut time,
+                );
+                let mut ev = r.to_event();
+                ev.exch_ts = time;
+                ev.local_ts = time;
+                let refused_before = core.errors().bad_events;
+                core.on_account(&ev, &mut sink);
+                if core.errors().bad_events != refused_before {
+                    // The engine refused it (state unchanged): so does the independent ledger.
+                    a.events_refused += 1;
+                    if a.first_refused.is_none() {
+                        a.first_refused = Some(format!(
+                            "{:?} account {} instrument {} body {:?} (journal #{})",
+                            ev.kind(),
+                            ev.account,
+                            ev.instrument,
+                            ev.body,
+                            r.jseq
+                        ));
+                    }
+                } else if ev.kind() == Some(MsgKind::Fill) {
+                    a.fills += 1;
+                    let pos = book.entry((ev.account, ev.instrument)).or_insert((0, 0));
+                    realised += realise(pos, ev.body[0], ev.body[1]);
+                }
+                while let Some(o) = sink.pop() {
+                    decided_at.insert(o.order_id, r.md_seq);
+                    replayed.push(o);
+                }
+            }
+            _ => {}
+        }
+    }
+    feed_to(
+        u64::MAX,
+        &mut core,
+        &mut sink,
+        &mut replayed,
+        &mut decided_at,
+        &mut time,
+    );
+    a.decided_at = decided_at;
+    a.orders_journaled = journaled.len() as u64;
+    a.orders_replayed = replayed.len() as u64;
+    let key = |o: &hotrisk_feed::wire::Order| {
+        (
+            o.order_id,
+            o.kind,
+            o.side,
+            o.qty,
+            o.limit_price,
+            o.tier,
+            o.account,
+        )
+    };
+    a.orders_matching = journaled
+        .iter()
+        .zip(&replayed)
+        .take_while(|(j, r)| key(j) == key(r))
+        .count() as u64;
+    if let (Some(j), r) = (
+        journaled.get(a.orders_matching as usize),
+        replayed.get(a.orders_matching as usize),
+    ) {
+        a.first_mismatch = Some(format!(
+            "order #{}: journal {:?} vs replay {:?}",
+            a.orders_matching + 1,
+            key(j),
+            r.map(key)
+        ));
+    } else if replayed.len() > journaled.len() {
+        a.first_mismatch = Some(format!(
+            "the replay emitted {} more orders",
+            replayed.len() - journaled.len()
+        ));
+    }
+    let state = core.state();
+    a.collateral_e8.1 = collateral(state);
+    let fund = core.policy().fund();
+    a.fund_e8.1 = fund.balance();
+    a.fees_e8 = i128::from(fund.fees());
+    a.fund_takeover_e8 = -fund.backstop_loss();
+    a.fund_covered_e8 = fund.bad_debt_covered();
+    a.realised_pnl_e8 = money_to_e8(realised, Round::Floor);
+    a.collateral_residual_e8 =
+        (a.collateral_e8.1 - a.collateral_e8.0) - (a.realised_pnl_e8 - a.fees_e8);
+    a.bad_debt_split_ok = true;
+    for i in 0..state.instruments().len() as u16 {
+        let m = core.policy().metrics(i);
+        a.bad_debt_e8 += m.bad_debt;
+        // The fund's share is what is neither socialised nor written off; it cannot be negative.
+        a.bad_debt_split_ok &= m.bad_debt >= m.socialised + m.written_off;
+    }
+    let mut neg = (0u64, 0i128);
+    for id in state.account_ids() {
+        let mut open = false;
+        state.for_each_position(id, |_| open = true);
+        let w = state.account(id).map_or(0, |r| r.wallet_balance);
+        if !open && w < 0 {
+            neg.0 += 1;
+            neg.1 += money_to_e8(w, Round::Floor);
+        }
+    }
+    a.negative_accounts = neg;
+    if !linear {
+        a.note = Some("inverse instruments present: the collateral check is linear only".into());
+    }
+    Ok(a)
 }
 
 #[cfg(test)]
@@ -240,6 +656,18 @@ mod tests {
         m.seq = seq;
         m.body[0] = p;
         m
+    }
+
+    #[test]
+    fn realise_closes_at_average_cost_and_flips() {
+        // Long 2 @ 100 (basis 200), sell 1 @ 90: −10; then sell 3 @ 80: −20 on the last one and
+        // short 2 @ 80 opened.
+        let mut pos = (2 * E8, 2 * E8 as i128 * (100 * E8) as i128);
+        let pnl = realise(&mut pos, -E8, 90 * E8);
+        assert_eq!(pnl, -10 * (E8 as i128) * (E8 as i128));
+        let pnl = realise(&mut pos, -3 * E8, 80 * E8);
+        assert_eq!(pnl, -20 * (E8 as i128) * (E8 as i128));
+        assert_eq!(pos, (-2 * E8, -2 * (E8 as i128) * (80 * E8) as i128));
     }
 
     #[test]
@@ -302,7 +730,7 @@ mod tests {
             Record::order(&b, 0),
             Record::account_event(&back, 6),
         ];
-        let l = Liquidations::from_journal(&recs, &marks);
+        let l = Liquidations::from_journal(&recs, &marks, None);
         assert_eq!(l.orders_by_tier[Tier::Partial as usize], 1);
         assert_eq!(l.orders_by_tier[Tier::Cancel as usize], 1);
         assert_eq!(l.accounts, 2);

@@ -76,6 +76,33 @@ impl RunLatency {
         format_table(self.stages().into_iter().map(|n| (n, &self.total[n])))
     }
 
+    /// `stage` over time: one line per reporting interval with its p50, p99 and max in µs, so a
+    /// reader sees at once whether the engine kept up (flat) or fell behind the feed (rising).
+    pub fn over_time(&self, stage: Stage) -> String {
+        let mut s = String::new();
+        let Some(iv) = self.intervals.get(stage.name()) else {
+            return s;
+        };
+        let t0 = iv.first().map_or(0.0, |x| x.0);
+        let _ = writeln!(
+            s,
+            "{:>8} {:>10} {:>10} {:>10}",
+            "t (s)", "p50 µs", "p99 µs", "max µs"
+        );
+        for &(t, p50, p99, max) in iv {
+            let us = |v: u64| v as f64 / 1e3;
+            let _ = writeln!(
+                s,
+                "{:>8.2} {:>10.1} {:>10.1} {:>10.1}",
+                t - t0,
+                us(p50),
+                us(p99),
+                us(max)
+            );
+        }
+        s
+    }
+
     /// The whole-run histogram of `stage`, if recorded.
     pub fn get(&self, stage: Stage) -> Option<&Histogram<u64>> {
         self.total.get(stage.name())

@@ -69,6 +69,10 @@ fn hot_threads_allocate_nothing_over_a_million_ticks() {
     cfg.threads.gateway_core = None;
     cfg.threads.reporter_core = None;
     cfg.threads.idle = IdleKind::SpinThenYield;
+    // Small hand-off buffers: the back-pressure path (orders waiting in the risk thread's
+    // backlog, stalls when it is full) runs too.
+    cfg.queue.capacity = 4;
+    cfg.queue.backlog = 16;
 
     // 2000 positions whose liquidation prices the saw-tooth path crosses again and again; fills
     // close and reopen them, so orders keep flowing for the whole run.
@@ -91,7 +95,7 @@ fn hot_threads_allocate_nothing_over_a_million_ticks() {
     let core = ThresholdCore::new(positions, 50).unwrap();
     let (mut md_w, md) = broadcast::channel::<Msg>(1 << 14).unwrap();
     let (mut acct_w, acct) = spsc::channel::<Msg>(1 << 12).unwrap();
-    let (o_tx, mut o_rx) = spsc::channel::<Order>(1 << 12).unwrap();
+    let (o_tx, mut o_rx) = spsc::channel::<Order>(8).unwrap();
     let (journal, _) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
     let running = start(
         &cfg,
@@ -164,6 +168,13 @@ fn hot_threads_allocate_nothing_over_a_million_ticks() {
     assert_eq!(s.counters.account_events, TICKS / 1000);
     assert!(s.counters.orders > 1000, "{:?}", s.counters);
     assert_eq!(delivered, s.counters.orders);
+    eprintln!(
+        "orders {}, delayed by back-pressure {}, backlog max {}, stalls {}",
+        s.counters.orders,
+        s.counters.orders_delayed,
+        s.counters.backlog_max,
+        s.counters.backlog_stalls
+    );
     assert!(ALL_ALLOCS.load(Ordering::Relaxed) > 0, "the counter works");
     assert_eq!(
         HOT_ALLOCS.load(Ordering::Relaxed),

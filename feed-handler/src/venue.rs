@@ -17,10 +17,20 @@
 //! - a malformed order (unknown instrument, zero or negative quantity, not reduce-only, unknown
 //!   side) is acknowledged `Rejected`, never silently ignored.
 //!
-//! The venue is deterministic: the same market data and orders give the same replies. It is not
-//! on a hot path (a `BTreeMap` per side is fine here); it stands for the exchange across the wire.
+//! The venue is deterministic: the same market data and orders give the same replies, however
+//! fast each process runs. The process loop ([`run`]) reads the market-data ring eagerly (so it
+//! is never lapped) but applies a record to its books only when an order needs it
+//! ([`AsOfBook`]): an order triggered by market-data record `m` is answered against the books as
+//! of `m` (and as of the latest such record of any earlier order), plus what earlier orders took.
+//! A venue that applied records as it read them would answer the same order against a book that
+//! depends on how far it happened to have read: in a crash, a book one step later sits tens of
+//! ticks lower, a full order's limit is no longer met, and the tier counts change run to run.
+//! This one models an exchange that answers at the instant of the trigger.
+//!
+//! It is not on a hot path (a `BTreeMap` per side is fine here); it stands for the exchange
+//! across the wire.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -229,6 +239,131 @@ impl Venue {
     }
 }
 
+/// The venue's books advanced lazily, to the market-data position each order was triggered at
+/// (see the module docs): market data waits in a queue until an order needs it.
+///
+/// An order's `trigger_seq` is the sequence of the market-data record that triggered it, or, for
+/// an order the engine decided on receiving one of this venue's replies (a re-decision after an
+/// acknowledgement), that reply's sequence. The two are told apart by the reply's publish time,
+/// which the engine copies into the order (`trigger_publish_ts`): a reply-triggered order leaves
+/// the books where they are; a market-data-triggered one advances them to its trigger.
+#[derive(Debug, Default)]
+pub struct AsOfBook {
+    venue: Venue,
+    /// Records read but not yet applied: (ring sequence, record).
+    pending: VecDeque<(u64, Msg)>,
+    /// The books are as of this ring sequence.
+    applied: u64,
+    /// Record time (`exch_ts`, else `local_ts`) of the last record applied: the venue's clock.
+    time: i64,
+    /// `publish_ts` of every reply sent, index = reply seq − 1.
+    reply_ts: Vec<i64>,
+}
+
+/// Most records held back before the oldest is applied regardless (a feed with no orders for a
+/// long time must not grow the queue without bound; 2^22 records = 288 MiB). Beyond it the
+/// venue is no longer exactly as-of, which only a run of more than 4 M records without an order
+/// can reach.
+const MAX_PENDING: usize = 1 << 22;
+
+impl AsOfBook {
+    /// Books for `instruments` instruments.
+    pub fn new(instruments: usize) -> Self {
+        Self {
+            venue: Venue::new(instruments),
+            ..Self::default()
+        }
+    }
+
+    /// Queues market-data record `msg` read at ring sequence `seq`.
+    pub fn push_market(&mut self, seq: u64, msg: Msg) {
+        if self.pending.len() >= MAX_PENDING {
+            if let Some((s, m)) = self.pending.pop_front() {
+                self.apply(s, &m);
+            }
+        }
+        self.pending.push_back((seq, msg));
+    }
+
+    /// The ring sequence of the last record read (applied or queued).
+    pub fn last_read(&self) -> u64 {
+        self.pending.back().map_or(self.applied, |p| p.0)
+    }
+
+    /// Where `order` must be answered: `Some(seq)` of its market-data trigger, `None` when it
+    /// was triggered by one of this venue's replies (answered where the books are).
+    pub fn market_trigger(&self, order: &Order) -> Option<u64> {
+        let reply = usize::try_from(order.trigger_seq)
+            .ok()
+            .and_then(|s| s.checked_sub(1))
+            .and_then(|i| self.reply_ts.get(i));
+        match reply {
+            Some(&ts) if ts == order.trigger_publish_ts => None,
+            _ => Some(order.trigger_seq),
+        }
+    }
+
+    /// Applies the queued records up to ring sequence `seq` (never goes back).
+    pub fn advance_to(&mut self, seq: u64) {
+        while let Some(&(s, m)) = self.pending.front() {
+            if s > seq {
+                break;
+            }
+            self.pending.pop_front();
+            self.apply(s, &m);
+        }
+    }
+
+    fn apply(&mut self, seq: u64, m: &Msg) {
+        self.venue.on_market(m);
+        self.applied = seq;
+        let t = if m.exch_ts != 0 {
+            m.exch_ts
+        } else {
+            m.local_ts
+        };
+        self.time = self.time.max(t);
+    }
+
+    /// The venue's clock: the record time of the market data the books are at.
+    pub fn time(&self) -> i64 {
+        self.time
+    }
+
+    /// Answers `order` (see [`Venue::on_order`]) after advancing the books to its trigger; the
+    /// caller has queued the market data up to the trigger (see [`AsOfBook::last_read`]).
+    /// Replies get consecutive sequences from 1, set here, the venue's clock ([`AsOfBook::time`],
+    /// market record time, so the engine's record-time rules see one clock) as exchange and local
+    /// time, and `publish_ts` from `stamp` (the real time, for latency).
+    pub fn on_order(
+        &mut self,
+        order: &Order,
+        mut stamp: impl FnMut() -> i64,
+        mut reply: impl FnMut(Msg),
+    ) -> Execution {
+        if let Some(seq) = self.market_trigger(order) {
+            self.advance_to(seq);
+        }
+        let reply_ts = &mut self.reply_ts;
+        self.venue.on_order(order, self.time, |mut m| {
+            m.seq = reply_ts.len() as u64 + 1;
+            m.publish_ts = stamp();
+            reply_ts.push(m.publish_ts);
+            reply(m);
+        })
+    }
+
+    /// The books (as of the last order's trigger).
+    pub fn venue(&self) -> &Venue {
+        &self.venue
+    }
+
+    /// Applies everything queued (at the end of a run).
+    pub fn flush(&mut self) {
+        self.advance_to(u64::MAX);
+    }
+}
+
 /// Counters of a [`run`] of the venue process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VenueStats {
@@ -278,18 +413,18 @@ pub fn run(
         deadline,
     )?;
     let mut orders = attach_retry(|| SpscConsumer::<Order>::attach(rings.orders), deadline)?;
-    let mut venue = Venue::new(instruments);
+    let mut book = AsOfBook::new(instruments);
     let mut stats = VenueStats::default();
     let mut idle = SpinThenYield::default();
-    let mut seq = 0u64;
     let mut md_done = false;
     let mut last_beat = now_ns();
-    while !stop.load(Ordering::Relaxed) {
+    // Reads every available market-data record into `book`'s queue.
+    let mut read_md = |book: &mut AsOfBook, stats: &mut VenueStats, md_done: &mut bool| {
         let mut work = false;
         loop {
             match md.try_read() {
                 ReadOutcome::Item(m) => {
-                    venue.on_market(&m);
+                    book.push_market(md.next_seq() - 1, m);
                     stats.market_records += 1;
                     work = true;
                 }
@@ -302,11 +437,15 @@ pub fn run(
                 }
                 ReadOutcome::Empty => break,
                 ReadOutcome::Closed => {
-                    md_done = true;
+                    *md_done = true;
                     break;
                 }
             }
         }
+        work
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let mut work = read_md(&mut book, &mut stats, &mut md_done);
         while let Some(order) = orders.try_pop() {
             work = true;
             if order.kind() == Some(MsgKind::CancelAll) {
@@ -314,14 +453,19 @@ pub fn run(
             } else {
                 stats.orders += 1;
             }
-            let now = now_ns();
-            let exec = venue.on_order(&order, now, |mut reply| {
-                seq += 1;
-                reply.seq = seq;
+            // The engine has read the trigger, so it is published: read up to it.
+            if let Some(seq) = book.market_trigger(&order) {
+                let mut spin = SpinThenYield::default();
+                while book.last_read() < seq && !md_done && !stop.load(Ordering::Relaxed) {
+                    if !read_md(&mut book, &mut stats, &mut md_done) {
+                        spin.idle();
+                    }
+                }
+            }
+            let exec = book.on_order(&order, now_ns, |reply| {
                 if reply.kind() == Some(MsgKind::Fill) {
                     stats.fills += 1;
                 }
-                reply.publish_ts = now_ns();
                 acct.push_spin(reply, &mut SpinThenYield::default());
             });
             stats.filled_qty += exec.filled_qty;
@@ -456,8 +600,8 @@ mod tests {
             dir.path().join("orders"),
             dir.path().join("acct"),
         );
-        // Everything is written and closed before the venue starts: each loop turn applies all
-        // available market data before answering orders, so the outcome is deterministic.
+        // Everything is written and closed before the venue starts; the order (triggered at
+        // md seq 1) is answered against the book as of that record.
         let mut md = BroadcastWriter::<Msg>::create(&md_p, 64).unwrap();
         let mut orders = SpscProducer::<Order>::create(&ord_p, 64).unwrap();
         md.publish(level(Side::Buy, 100, 5));
@@ -483,6 +627,48 @@ mod tests {
         );
         assert!(acct.try_pop().is_none());
         assert!(acct.is_closed());
+    }
+
+    #[test]
+    fn answers_as_of_the_trigger_whatever_was_read_after_it() {
+        let mut b = AsOfBook::new(1);
+        let mut first = level(Side::Buy, 100, 5);
+        first.exch_ts = 42;
+        b.push_market(1, first);
+        // Read later, the next step's book: the bid has moved down to 90.
+        b.push_market(2, level(Side::Buy, 100, 0));
+        b.push_market(3, level(Side::Buy, 90, 5));
+        let mut out = Vec::new();
+        let mut o = order(Side::Sell, 2, 95);
+        o.trigger_seq = 1;
+        o.trigger_publish_ts = 1_000;
+        b.on_order(&o, || 7_000, |m| out.push(m));
+        assert_eq!(
+            out[0].body,
+            [-2, 100, 0],
+            "filled against the book as of seq 1"
+        );
+        assert_eq!((out[0].exch_ts, out[0].publish_ts), (42, 7_000));
+        assert_eq!((out[0].seq, out[1].seq), (1, 2));
+        assert_eq!(b.venue().top(0), (Some(100), None));
+        // A re-decision on the ack (seq 2, its publish time): the books stay as of seq 1.
+        let mut again = order(Side::Sell, 3, 95);
+        again.trigger_seq = 2;
+        again.trigger_publish_ts = 7_000;
+        assert_eq!(b.market_trigger(&again), None);
+        out.clear();
+        b.on_order(&again, || 8_000, |m| out.push(m));
+        assert_eq!(out[0].body, [-3, 100, 0]);
+        // Seq 3 with another publish time is a market-data trigger: the bid at 100 is gone.
+        let mut later = order(Side::Sell, 1, 95);
+        later.trigger_seq = 3;
+        later.trigger_publish_ts = 2_000;
+        assert_eq!(b.market_trigger(&later), Some(3));
+        out.clear();
+        b.on_order(&later, || 9_000, |m| out.push(m));
+        assert_eq!(AckStatus::from_u8(out[0].aux), Some(AckStatus::Cancelled));
+        b.flush();
+        assert_eq!(b.venue().top(0), (Some(90), None));
     }
 
     #[test]

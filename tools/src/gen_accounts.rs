@@ -1,32 +1,27 @@
 //! `hotrisk-tools gen-accounts`: a seeded accounts/positions snapshot in the large snapshot
 //! format of `hotrisk_engine::snapshot` (an instruments TOML + a positions file).
 //!
-//! Instruments: `--instruments M` linear USDT perpetuals (BTC-, ETH-like, then smaller coins at
-//! lower prices), each with a Binance-like bracket table scaled to its price, plus one inverse
-//! `BTCUSD` (face value 100) when `--inverse-share` > 0. Accounts: each holds 1 to
-//! `--max-positions` positions in distinct instruments; notionals log-uniform in
+//! A command line over the engine's generator, `hotrisk_engine::generate` (the demo's and
+//! `hotrisk-bench e2e`'s too; its docs describe the population). Here: `--instruments M`
+//! USDT-margined linear perpetuals (BTC, ETH, SOL, BNB, XRP, then `SYN06USDT`… at 100) plus an
+//! inverse `BTCUSD` (face 100 USD) holding `--inverse-share` of the positions; each account holds
+//! 1 to `--max-positions` positions in distinct instruments; notionals log-uniform in
 //! `[--min-notional, --max-notional]` quote; leverage uniform in `[--min-leverage,
-//! --max-leverage]`; long or short with equal odds; a share `--isolated-share` isolated (margin =
-//! notional / leverage), the rest cross (the wallet covers the cross margins). Cross positions of an
-//! account are all linear (inverse positions are isolated unless alone), as the engine requires.
-//! The same seed gives the same files, byte for byte.
+//! --max-leverage]`; long or short with equal odds; `--isolated-share` isolated. Amounts and
+//! shares are exact decimals (no floating point). The same arguments give the same files, byte
+//! for byte.
+#![forbid(unsafe_code)]
 
-use std::fmt::Write as _;
-use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 
 use anyhow::{ensure, Context as _};
-use hotrisk_engine::snapshot::POSITIONS_MAGIC;
-use hotrisk_feed::fixed::format_e8;
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-
-const E8: i64 = 100_000_000;
+use hotrisk_engine::generate::{symbols, write_snapshot, GenConfig};
+use hotrisk_feed::fixed::{parse_e8, E8};
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Output directory (created): writes `instruments.toml` and `positions.txt` there.
+    /// Output directory (created): writes `instruments.toml` and `positions.csv` there.
     #[arg(long, default_value = "snapshot")]
     out: PathBuf,
     /// Number of accounts.
@@ -35,15 +30,16 @@ pub(crate) struct Args {
     /// Number of linear instruments (1..=64).
     #[arg(long, default_value_t = 4)]
     instruments: usize,
-    /// Share of positions in the inverse BTCUSD (0 = no inverse instrument).
-    #[arg(long, default_value_t = 0.1)]
-    inverse_share: f64,
-    /// Most positions per account.
+    /// Share of accounts with a position in the inverse BTCUSD, e.g. 0.1 (0 = no inverse
+    /// instrument); whole percents.
+    #[arg(long, default_value = "0.1")]
+    inverse_share: String,
+    /// Most positions per account (each account holds 1 to this many, in distinct instruments).
     #[arg(long, default_value_t = 3)]
-    max_positions: usize,
-    /// Share of isolated positions.
-    #[arg(long, default_value_t = 0.2)]
-    isolated_share: f64,
+    max_positions: u32,
+    /// Share of isolated positions, e.g. 0.2; whole percents.
+    #[arg(long, default_value = "0.2")]
+    isolated_share: String,
     /// Smallest leverage.
     #[arg(long, default_value_t = 2)]
     min_leverage: u32,
@@ -51,219 +47,90 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 50)]
     max_leverage: u32,
     /// Smallest notional (quote).
-    #[arg(long, default_value_t = 10.0)]
-    min_notional: f64,
+    #[arg(long, default_value = "10")]
+    min_notional: String,
     /// Largest notional (quote).
-    #[arg(long, default_value_t = 2_000_000.0)]
-    max_notional: f64,
+    #[arg(long, default_value = "2000000")]
+    max_notional: String,
+    /// Insurance fund (quote).
+    #[arg(long, default_value = "1000000")]
+    insurance_fund: String,
     /// RNG seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
 
-struct Inst {
-    symbol: String,
-    inverse: bool,
-    tick_e8: i64,
-    lot_e8: i64,
-    face_e8: i64,
-    mark_e8: i64,
+/// A share in [0, 1] as whole percents.
+fn percent(flag: &str, v: &str) -> anyhow::Result<u32> {
+    let x = parse_e8(v).with_context(|| format!("--{flag} {v:?}"))?;
+    ensure!(
+        (0..=E8).contains(&x),
+        "--{flag} {v}: a share in [0, 1] expected"
+    );
+    Ok(u32::try_from(x * 100 / E8)?)
 }
 
-fn instruments(n: usize, inverse: bool) -> Vec<Inst> {
-    let mut v = Vec::new();
-    // (symbol, mark, tick, lot)
-    let known: [(&str, i64, i64, i64); 4] = [
-        ("BTCUSDT", 50_000 * E8, E8 / 10, E8 / 1000),
-        ("ETHUSDT", 3_000 * E8, E8 / 100, E8 / 1000),
-        ("SOLUSDT", 150 * E8, E8 / 1000, E8 / 10),
-        ("XRPUSDT", E8 / 2, E8 / 10_000, E8),
-    ];
-    for i in 0..n {
-        let (symbol, mark, tick, lot) = match known.get(i) {
-            Some(&(s, m, t, l)) => (s.to_owned(), m, t, l),
-            None => (
-                format!("C{i:02}USDT"),
-                (10 + i as i64 * 3) * E8,
-                E8 / 1000,
-                E8 / 10,
-            ),
-        };
-        v.push(Inst {
-            symbol,
-            inverse: false,
-            tick_e8: tick,
-            lot_e8: lot,
-            face_e8: E8,
-            mark_e8: mark,
-        });
-    }
-    if inverse {
-        v.push(Inst {
-            symbol: "BTCUSD".into(),
-            inverse: true,
-            tick_e8: E8 / 2,
-            lot_e8: E8,
-            face_e8: 100 * E8,
-            mark_e8: 50_000 * E8,
-        });
-    }
-    v
+/// A positive amount, E8.
+fn amount(flag: &str, v: &str) -> anyhow::Result<i64> {
+    let x = parse_e8(v).with_context(|| format!("--{flag} {v:?}"))?;
+    ensure!(x > 0, "--{flag} {v}: a positive amount expected");
+    Ok(x)
 }
 
-fn instruments_toml(insts: &[Inst]) -> String {
-    let mut s =
-        String::from("# Generated by hotrisk-tools gen-accounts.\ninsurance_fund = \"1000000\"\n");
-    for i in insts {
-        let _ = write!(
-            s,
-            "\n[[instrument]]\nsymbol = \"{}\"\nkind = \"{}\"\ntick_size = \"{}\"\nlot_size = \"{}\"\ncontract_size = \"{}\"\nmark_price = \"{}\"\nliquidation_fee_rate = \"0.0125\"\n",
-            i.symbol,
-            if i.inverse { "inverse" } else { "linear" },
-            format_e8(i.tick_e8),
-            format_e8(i.lot_e8),
-            format_e8(i.face_e8),
-            format_e8(i.mark_e8),
-        );
-        // Caps in the margin asset: quote for linear, coin for inverse.
-        let caps: [i64; 6] = if i.inverse {
-            [5, 10, 20, 50, 100, 200]
-        } else {
-            [
-                50_000, 250_000, 1_000_000, 10_000_000, 20_000_000, 50_000_000,
-            ]
-        };
-        let rates = ["0.004", "0.005", "0.01", "0.025", "0.05", "0.1", "0.125"];
-        let lev = ["125", "100", "50", "20", "10", "5", "4"];
-        for t in 0..rates.len() {
-            s.push_str("\n  [[instrument.bracket]]\n");
-            if let Some(c) = caps.get(t) {
-                let _ = writeln!(s, "  notional_cap = \"{c}\"");
-            }
-            let _ = writeln!(
-                s,
-                "  max_leverage = \"{}\"\n  maintenance_margin_rate = \"{}\"",
-                lev[t], rates[t]
-            );
-        }
-    }
-    s
-}
-
-pub(crate) fn main(a: Args) -> anyhow::Result<()> {
+/// The generator configuration the arguments describe.
+fn config(a: &Args) -> anyhow::Result<GenConfig> {
     ensure!(
         (1..=64).contains(&a.instruments),
         "--instruments must be in 1..=64"
     );
-    ensure!(a.max_positions >= 1, "--max-positions must be at least 1");
+    ensure!(
+        (1..=a.instruments).contains(&(a.max_positions as usize)),
+        "--max-positions must be in 1..=--instruments ({})",
+        a.instruments
+    );
     ensure!(
         a.min_leverage >= 1 && a.min_leverage <= a.max_leverage,
         "need 1 <= --min-leverage <= --max-leverage"
     );
-    ensure!(
-        a.min_notional > 0.0 && a.min_notional <= a.max_notional,
-        "need 0 < --min-notional <= --max-notional"
+    let (min, max) = (
+        amount("min-notional", &a.min_notional)?,
+        amount("max-notional", &a.max_notional)?,
     );
-    ensure!(
-        (0.0..=1.0).contains(&a.isolated_share) && (0.0..=1.0).contains(&a.inverse_share),
-        "shares must be in [0, 1]"
-    );
-    let insts = instruments(a.instruments, a.inverse_share > 0.0);
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let ipath = a.out.join("instruments.toml");
-    std::fs::write(&ipath, instruments_toml(&insts))
-        .with_context(|| format!("cannot write {}", ipath.display()))?;
-    let ppath = a.out.join("positions.txt");
-    let f = std::fs::File::create(&ppath)
-        .with_context(|| format!("cannot create {}", ppath.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    writeln!(w, "{POSITIONS_MAGIC}")?;
-    let mut r = Xoshiro256PlusPlus::seed_from_u64(a.seed);
-    let n_lin = a.instruments;
-    let (lmin, lmax) = (a.min_notional.ln(), a.max_notional.ln());
-    let mut positions = 0u64;
-    let mut lines = String::new();
-    for id in 0..a.accounts {
-        lines.clear();
-        let k = r.gen_range(1..=a.max_positions.min(insts.len()));
-        let mut chosen: Vec<usize> = Vec::with_capacity(k);
-        while chosen.len() < k {
-            let i = if a.inverse_share > 0.0 && r.gen_bool(a.inverse_share) {
-                n_lin
-            } else {
-                r.gen_range(0..n_lin)
-            };
-            if !chosen.contains(&i) {
-                chosen.push(i);
-            }
-        }
-        let mut wallet_quote = 0f64;
-        let mut wallet_coin = 0f64;
-        let alone = chosen.len() == 1;
-        for &i in &chosen {
-            let inst = &insts[i];
-            let notional = (r.gen_range(lmin..=lmax)).exp();
-            let lev = f64::from(r.gen_range(a.min_leverage..=a.max_leverage));
-            let mark = inst.mark_e8 as f64 / E8 as f64;
-            let lots = if inst.inverse {
-                (notional / (inst.face_e8 / E8) as f64).max(1.0) as i64
-            } else {
-                (notional / mark / (inst.lot_e8 as f64 / E8 as f64)).max(1.0) as i64
-            };
-            let sign = if r.gen_bool(0.5) { 1 } else { -1 };
-            let qty = lots * inst.lot_e8 * sign;
-            let entry_ticks =
-                ((mark * r.gen_range(0.97..1.03)) / (inst.tick_e8 as f64 / E8 as f64)) as i64;
-            let entry = entry_ticks.max(1) * inst.tick_e8;
-            // Margin in the margin asset: quote for linear, coin for inverse.
-            let margin = if inst.inverse {
-                lots as f64 * 100.0 / mark / lev
-            } else {
-                lots as f64 * inst.lot_e8 as f64 / E8 as f64 * mark / lev
-            };
-            let isolated = r.gen_bool(a.isolated_share) || (inst.inverse && !alone);
-            if isolated {
-                let m_e8 = (margin * E8 as f64) as i64;
-                let _ = writeln!(
-                    lines,
-                    "P,{id},{},{},{},isolated,{}",
-                    inst.symbol,
-                    format_e8(qty),
-                    format_e8(entry),
-                    format_e8(m_e8.max(0))
-                );
-            } else {
-                if inst.inverse {
-                    wallet_coin += margin;
-                } else {
-                    wallet_quote += margin;
-                }
-                let _ = writeln!(
-                    lines,
-                    "P,{id},{},{},{},cross",
-                    inst.symbol,
-                    format_e8(qty),
-                    format_e8(entry)
-                );
-            }
-            positions += 1;
-        }
-        let wallet = if wallet_coin > 0.0 {
-            wallet_coin
-        } else {
-            wallet_quote
-        };
-        writeln!(w, "A,{id},{}", format_e8((wallet * E8 as f64) as i64))?;
-        w.write_all(lines.as_bytes())?;
-    }
-    w.flush()?;
+    ensure!(min <= max, "need --min-notional <= --max-notional");
+    let leverage = (i64::from(a.min_leverage), i64::from(a.max_leverage));
+    Ok(GenConfig {
+        seed: a.seed,
+        accounts: a.accounts,
+        positions_per_account: a.max_positions,
+        varied_positions: true,
+        symbols: symbols(a.instruments),
+        long_pct: 50,
+        safe_pct: 100,
+        safe_leverage: leverage,
+        long_leverage: leverage,
+        short_leverage: leverage,
+        isolated_pct: percent("isolated-share", &a.isolated_share)?,
+        inverse_pct: percent("inverse-share", &a.inverse_share)?,
+        notional_min_e8: min,
+        notional_max_e8: max,
+        entry_spread_ppm: 30_000,
+        insurance_fund_e8: amount("insurance-fund", &a.insurance_fund)?,
+        liquidation_fee_rate_e8: E8 / 80,
+        ..GenConfig::default()
+    })
+}
+
+pub(crate) fn main(a: Args) -> anyhow::Result<()> {
+    let cfg = config(&a)?;
+    let s = write_snapshot(&cfg, &a.out)?;
     println!(
-        "wrote {} ({} instruments) and {} ({} accounts, {positions} positions)",
-        ipath.display(),
-        insts.len(),
-        ppath.display(),
-        a.accounts
+        "wrote {} ({} instruments) and {} ({} accounts, {} positions; per instrument {:?})",
+        s.instruments_file.display(),
+        s.per_instrument.len(),
+        s.positions_file.display(),
+        s.accounts,
+        s.positions,
+        s.per_instrument
     );
     Ok(())
 }
@@ -277,13 +144,14 @@ mod tests {
             out,
             accounts: 2_000,
             instruments: 5,
-            inverse_share: 0.2,
+            inverse_share: "0.2".into(),
             max_positions: 4,
-            isolated_share: 0.3,
+            isolated_share: "0.3".into(),
             min_leverage: 2,
             max_leverage: 100,
-            min_notional: 5.0,
-            max_notional: 5_000_000.0,
+            min_notional: "5".into(),
+            max_notional: "5000000".into(),
+            insurance_fund: "1000000".into(),
             seed,
         }
     }
@@ -294,7 +162,7 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         main(args(a.clone(), 7)).unwrap();
         main(args(b.clone(), 7)).unwrap();
-        for f in ["instruments.toml", "positions.txt"] {
+        for f in ["instruments.toml", "positions.csv"] {
             assert_eq!(
                 std::fs::read(a.join(f)).unwrap(),
                 std::fs::read(b.join(f)).unwrap(),
@@ -303,18 +171,32 @@ mod tests {
         }
         let snap = hotrisk_engine::snapshot::load_snapshot(
             &a.join("instruments.toml"),
-            &a.join("positions.txt"),
+            &a.join("positions.csv"),
         )
         .unwrap();
         assert_eq!(snap.state.accounts(), 2_000);
+        assert_eq!(snap.instruments.len(), 6);
         let positions: usize = (0..snap.instruments.len() as u16)
             .map(|i| snap.state.positions_in(i))
             .sum();
         assert!(positions >= 2_000, "{positions} positions");
         // Both kinds, both modes, both sides were generated.
-        let text = std::fs::read_to_string(a.join("positions.txt")).unwrap();
+        let text = std::fs::read_to_string(a.join("positions.csv")).unwrap();
         for needle in [",isolated,", ",cross", "BTCUSD,", ",-"] {
             assert!(text.contains(needle), "no {needle:?} in the generated file");
         }
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = args(dir.path().join("x"), 1);
+        a.isolated_share = "1.5".into();
+        let e = config(&a).unwrap_err().to_string();
+        assert!(e.contains("--isolated-share 1.5"), "{e}");
+        let mut a = args(dir.path().join("x"), 1);
+        a.max_notional = "ten".into();
+        let e = format!("{:#}", config(&a).unwrap_err());
+        assert!(e.contains("--max-notional"), "{e}");
     }
 }

@@ -139,8 +139,13 @@ pub struct CounterSnapshot {
     pub queue_depth: u64,
     /// Highest decision-queue depth.
     pub queue_depth_max: u64,
-    /// Orders dropped because the per-tick buffer was full (never expected).
-    pub decision_overflow: u64,
+    /// Orders (and journal-only events) that waited in the risk thread's backlog because the
+    /// gateway side was full: delayed by back-pressure, never dropped.
+    pub orders_delayed: u64,
+    /// Highest risk-thread backlog length.
+    pub backlog_max: u64,
+    /// Hand-overs where the risk thread waited because its backlog was full.
+    pub backlog_stalls: u64,
 }
 
 /// Prometheus text exposition of the last interval's percentiles and the counters.
@@ -193,6 +198,16 @@ pub fn prometheus_text(last: &StageHistograms, c: &CounterSnapshot) -> String {
             "producer_dead_total",
             c.producer_dead,
             "Dead-producer detections.",
+        ),
+        (
+            "orders_delayed_total",
+            c.orders_delayed,
+            "Orders delayed by back-pressure (waited in the risk thread's backlog).",
+        ),
+        (
+            "backlog_stalls_total",
+            c.backlog_stalls,
+            "Hand-overs that waited because the risk thread's backlog was full.",
         ),
     ] {
         let _ = writeln!(

@@ -2,11 +2,38 @@
 //!
 //! ```text
 //!  md ring (broadcast) ──┐
-//!                        ├─► risk thread ── Decision queue (SPSC, heap, preallocated) ──► gateway ──► order ring (SPSC)
-//!  acct ring (SPSC) ─────┘   (RiskCore)                                                     └──► journal (mmap)
-//!                             └─ Recorder ─┐                                  Recorder ─┘
-//!                                          └──────────► reporter (cold): .hlog, .hgrm, table, Prometheus, msync
+//!                        ├─► risk thread ── backlog ── Decision queue (SPSC, heap) ──► gateway ──► order ring (SPSC)
+//!  acct ring (SPSC) ─────┘   (RiskCore)   (OrderSink)                                   └──► journal (mmap)
+//!                             └─ Recorders ─┐                                  Recorder ─┘
+//!                                           └──────────► reporter (cold): .hlog, .hgrm, table, Prometheus, msync
 //! ```
+//!
+//! # Back-pressure: the order backlog
+//! Every order a core decides goes into the risk thread's [`OrderSink`], a preallocated FIFO
+//! ring (`queue.backlog` slots; by default two per account), together with the journal-only
+//! account events, in the order they happened. The risk loop hands entries to the gateway side
+//! (the decision queue, or the inline gateway's order ring) while it has room, never waiting.
+//! When the gateway side is full:
+//! - entries wait in the backlog, in order, and are counted once each as **orders delayed by
+//!   back-pressure** (`orders_delayed`);
+//! - the risk loop reads **no market data** until the backlog is empty. That is correct
+//!   back-pressure: the md ring is a broadcast ring whose writer never waits, so records wait
+//!   there; if the writer laps the engine, the reader reports the exact gap and the core stops
+//!   trusting prices (no liquidation on data it has not seen). Because a record is read only
+//!   when everything before it was handed over, the order stream does not depend on any buffer
+//!   size (`tests::tiny_buffers_delay_but_never_lose_orders`);
+//! - the risk loop **keeps reading account events** while `queue.event_headroom` slots are
+//!   free. The order consumer (the venue) may itself be waiting for room on the account ring
+//!   before it reads more orders; not reading it here is how an inline gateway used to deadlock
+//!   with it (`tests::inline_gateway_does_not_deadlock_with_a_waiting_venue`);
+//! - a single record that produces more orders than the backlog has free slots makes the risk
+//!   thread hand the oldest over and wait for room (counted as `backlog_stalls`): slower, never
+//!   lossy. The default size (two slots per account) holds a tick on which every account is
+//!   liquidated, since the policy has at most one order of its own in flight per account.
+//!
+//! No order is refused or dropped on this path, so none waits for an ack timeout to be
+//! re-decided. Record time (and so the policy's ack timeouts) advances only with market data,
+//! which waits while orders wait: back-pressure cannot expire an order that was never sent.
 //!
 //! # Gateway thread or inline gateway
 //! The gateway's work (dedupe on replay, journal the order, publish it, mark it published) is one
@@ -14,10 +41,10 @@
 //! `threads.gateway`):
 //! - **thread**: its own thread pops the decision queue. Right when risk and gateway each have a
 //!   core: the risk thread hands an order over in one queue store and goes back to the feed.
-//! - **inline**: the risk thread calls it right after each decision; there is no queue and no
-//!   gateway thread. Right when the two would share a core (`auto` on a 2-core machine; not the
-//!   default: without the queue's slack, a full order ring stops the risk thread, see
-//!   [`crate::config::GatewayMode::Auto`]):
+//! - **inline**: the risk thread hands each order straight to the gateway code; there is no
+//!   queue and no gateway thread. Right when the two would share a core (`auto` on a 2-core
+//!   machine). A full order ring does not stop the risk thread: orders wait in its backlog and it
+//!   keeps reading account events (above):
 //!   there a hand-off only completes when the risk thread yields the core to the gateway, a
 //!   spin window plus a context switch (the round trip measured ~15 µs in `gateway_publish`).
 //!   Inline, the cost of the gateway is the journal append (a copy into the mapped file) and the
@@ -29,20 +56,25 @@
 //! - **Set-up** ([`open`], [`start`]): loads nothing itself (the caller builds the [`RiskCore`]),
 //!   reads the journal ([`recovery`]), attaches/creates the rings, allocates the decision queue
 //!   (even when the gateway runs inline, it is small),
-//!   the per-record order buffer and the histograms, pins threads ([`placement`]).
+//!   the order backlog (written through once, so its pages are resident) and the histograms,
+//!   pins threads ([`placement`]).
 //! - **Run**: the risk and gateway loops below. After start-up neither allocates, locks, logs or
 //!   makes a system call (the idle strategy's `sched_yield` when the threads share a core is the
 //!   one deliberate exception, taken only when there is no work). `hotrisk run`'s allocation test
 //!   checks this with a counting global allocator and [`hot::is_hot_thread`].
 //! - **Shutdown**: the stop flag (SIGINT/SIGTERM) or end of stream (`--exit-on-eof`) ends the
-//!   risk loop; dropping its queue producer closes the queue; the gateway drains it, then the
+//!   risk loop; it hands the rest of its backlog over (waiting for room; an inline gateway gives
+//!   up on an order ring nobody reads after 2 s, leaving those orders journaled for a restart);
+//!   dropping its queue producer closes the queue; the gateway drains it, then the
 //!   reporter collects the final histograms, writes them, and `msync`s the journal.
 //!
 //! # The risk thread's fixed poll order
-//! Each iteration: (1) one market-data record (or a lap/gap report, or end of stream); then
-//! (2) one account event — unless a replay is in progress, in which case the journaled events are
-//! re-applied right after the md record they followed. Then, every 4096 iterations, the md
-//! producer's heartbeat is checked. The order matters for determinism: with both rings pre-filled
+//! Each iteration: (0) hand the backlog over as far as the gateway side has room; (1) one
+//! market-data record (or a lap/gap report, or end of stream), only if the backlog is empty; then
+//! (2) one account event if `queue.event_headroom` backlog slots are free — unless a replay is in
+//! progress, in which case the journaled events are re-applied right after the md record they
+//! followed. The orders of each record are handed over right after it. Then, every 4096
+//! iterations, the md producer's heartbeat is checked and the backlog counters are published. The order matters for determinism: with both rings pre-filled
 //! the interleaving is always md₁, a₁, md₂, a₂, …; in general the journal records the
 //! interleaving that happened, and a replay reproduces it.
 //!
@@ -79,7 +111,7 @@ pub mod placement;
 pub mod recovery;
 pub mod threshold;
 
-pub use self::core::{CoreInfo, Health, OrderSink, RiskCore};
+pub use self::core::{CoreInfo, Health, OrderSink, RiskCore, SinkStats};
 use placement::{Placement, Role};
 use recovery::RecoveryPlan;
 
@@ -141,7 +173,9 @@ struct RiskCounters {
     account_events: AtomicU64,
     md_gaps: AtomicU64,
     producer_dead: AtomicU64,
-    decision_overflow: AtomicU64,
+    orders_delayed: AtomicU64,
+    backlog_max: AtomicU64,
+    backlog_stalls: AtomicU64,
     replayed_ticks: AtomicU64,
 }
 
@@ -174,7 +208,9 @@ impl Counters {
             producer_dead: r.producer_dead.load(Ordering::Relaxed),
             queue_depth: g.queue_depth.load(Ordering::Relaxed),
             queue_depth_max: g.queue_depth_max.load(Ordering::Relaxed),
-            decision_overflow: r.decision_overflow.load(Ordering::Relaxed),
+            orders_delayed: r.orders_delayed.load(Ordering::Relaxed),
+            backlog_max: r.backlog_max.load(Ordering::Relaxed),
+            backlog_stalls: r.backlog_stalls.load(Ordering::Relaxed),
         }
     }
 }
@@ -405,6 +441,7 @@ pub fn start<C: RiskCore + 'static>(
             source,
         })?;
     let (risk_rec, risk_col) = recorder_pair(cfg.latency.max_ns, cfg.latency.sigfig);
+    let (hand_rec, hand_col) = recorder_pair(cfg.latency.max_ns, cfg.latency.sigfig);
     let (gw_rec, gw_col) = recorder_pair(cfg.latency.max_ns, cfg.latency.sigfig);
     let files = LatencyFiles::create(
         &cfg.latency.out_dir,
@@ -444,6 +481,12 @@ pub fn start<C: RiskCore + 'static>(
         journal,
         plan,
     } = inputs;
+    let backlog = backlog_capacity(cfg.queue.backlog, core.info().accounts);
+    notes.push(format!(
+        "order backlog: {backlog} slots ({} MiB, preallocated); account events are read while {} are free; market data waits while it is not empty",
+        (backlog * std::mem::size_of::<Decision>()) >> 20,
+        cfg.queue.event_headroom.min(backlog)
+    ));
     let sync = journal.sync_handle();
     let RecoveryPlan {
         events,
@@ -465,6 +508,8 @@ pub fn start<C: RiskCore + 'static>(
         fatal: None,
         idle_iter: 0,
         handled: 0,
+        room: 0,
+        stuck_since: 0,
     };
     let (downstream, gateway) = if placement.gateway_inline {
         drop(q_rx);
@@ -479,13 +524,18 @@ pub fn start<C: RiskCore + 'static>(
             }),
         )
     };
+    let output = Output {
+        q: downstream,
+        rec: hand_rec,
+        room: 0,
+    };
     let risk = RiskLoop {
         core,
         md,
         acct,
-        q: downstream,
         rec: risk_rec,
-        sink: OrderSink::with_capacity(cfg.queue.max_orders_per_tick),
+        sink: OrderSink::attached(backlog, output),
+        acct_headroom: cfg.queue.event_headroom.clamp(1, backlog),
         events,
         next_event: 0,
         replay_until,
@@ -498,7 +548,7 @@ pub fn start<C: RiskCore + 'static>(
     };
     let reporter_stop = Arc::new(AtomicBool::new(false));
     let reporter = Reporter {
-        collectors: vec![risk_col, gw_col],
+        collectors: vec![risk_col, hand_col, gw_col],
         files,
         interval: Duration::from_millis(cfg.latency.interval_ms),
         sync_interval: Duration::from_millis(cfg.journal.sync_interval_ms.max(1)),
@@ -598,9 +648,11 @@ struct RiskLoop<C: RiskCore> {
     core: C,
     md: BroadcastReader<Msg>,
     acct: Option<SpscConsumer<Msg>>,
-    q: Downstream,
     rec: Recorder,
+    /// The order backlog; it owns the hand-off to the gateway ([`Output`]).
     sink: OrderSink,
+    /// Account events are read only while this many backlog slots are free.
+    acct_headroom: usize,
     events: Vec<(u64, Msg)>,
     next_event: usize,
     replay_until: u64,
@@ -619,7 +671,7 @@ impl<C: RiskCore> RiskLoop<C> {
         if let Some(w) = placement::pin_current(Role::Risk, self.core_id) {
             eprintln!("hotrisk: {w}");
         }
-        if let Downstream::Inline(g) = &mut self.q {
+        if let Some(Downstream::Inline(g)) = self.sink.output().map(|o| &mut o.q) {
             g.start();
         }
         let mut last_md = self.md.next_seq().saturating_sub(1);
@@ -636,8 +688,13 @@ impl<C: RiskCore> RiskLoop<C> {
             }
             let replaying = self.next_event < self.events.len() || last_md < self.replay_until;
             let mut worked = false;
-            // (1) one market-data record.
-            if !md_closed {
+            // (0) hand the backlog to the gateway side, as far as it has room.
+            let had = self.sink.len();
+            let drained = self.sink.drain();
+            worked |= self.sink.len() != had;
+            // (1) one market-data record, only when nothing waits (back-pressure: the record
+            // stays in the broadcast ring; if the writer laps us, the gap is reported).
+            if !md_closed && drained {
                 match self.md.try_read() {
                     ReadOutcome::Item(m) => {
                         let t_read = now_ns();
@@ -645,7 +702,7 @@ impl<C: RiskCore> RiskLoop<C> {
                         if last_msg_seq != 0 && m.seq != last_msg_seq.wrapping_add(1) && m.seq != 0
                         {
                             bump(&self.counters.risk.md_gaps, 1);
-                            self.sink.clear();
+                            self.sink.begin_record(replaying);
                             self.core.on_health(
                                 Health::MdGap {
                                     expected: last_msg_seq + 1,
@@ -653,21 +710,22 @@ impl<C: RiskCore> RiskLoop<C> {
                                 },
                                 &mut self.sink,
                             );
-                            self.flush_sink(t_read, replaying);
+                            self.sink.end_record(t_read);
                         }
                         if m.seq != 0 {
                             last_msg_seq = m.seq;
                         }
-                        self.sink.clear();
+                        self.sink.begin_record(replaying);
                         self.core.on_market(&m, &mut self.sink);
                         let t_done = now_ns();
+                        self.sink.end_record(t_done);
+                        self.sink.drain();
                         if replaying {
                             bump(&self.counters.risk.replayed_ticks, 1);
                         } else {
                             self.rec.record(Stage::RingRead, t_read - m.publish_ts);
                             self.rec.record(Stage::Decision, t_done - t_read);
                         }
-                        self.flush_sink(t_done, replaying);
                         bump(&self.counters.risk.ticks, 1);
                         last_md = seq;
                         if replaying {
@@ -680,7 +738,7 @@ impl<C: RiskCore> RiskLoop<C> {
                         resumed_at,
                     } => {
                         bump(&self.counters.risk.md_gaps, resumed_at - expected);
-                        self.sink.clear();
+                        self.sink.begin_record(replaying);
                         self.core.on_health(
                             Health::MdGap {
                                 expected,
@@ -688,7 +746,7 @@ impl<C: RiskCore> RiskLoop<C> {
                             },
                             &mut self.sink,
                         );
-                        self.flush_sink(now_ns(), replaying);
+                        self.sink.end_record(now_ns());
                         // Records we cannot see again: re-apply their journaled events now.
                         self.inject_until(resumed_at - 1);
                         worked = true;
@@ -706,70 +764,101 @@ impl<C: RiskCore> RiskLoop<C> {
             if md_closed && self.next_event < self.events.len() {
                 self.inject_until(u64::MAX);
             }
-            // (2) one account event (live only after the replay).
+            // (2) one account event (live only after the replay), also while market data waits
+            // for the backlog: the venue may be waiting for room on this ring before it reads
+            // more orders, so not reading it here could deadlock the two.
             let replaying = self.next_event < self.events.len() || last_md < self.replay_until;
-            if !replaying || md_closed {
+            if (!replaying || md_closed) && self.sink.free() >= self.acct_headroom {
                 if let Some(acct) = self.acct.as_mut() {
                     if let Some(ev) = acct.try_pop() {
                         let t_read = now_ns();
                         self.apply_event(&ev, last_md, t_read, false);
+                        self.sink.drain();
                         worked = true;
                     }
                 }
             }
-            // (3) input health, every 4096 iterations.
+            // (3) input health and counters, every 4096 iterations.
             iter = iter.wrapping_add(1);
-            if iter & 4095 == 0 && !md_closed {
-                let alive = self.md.producer_alive(self.heartbeat_timeout_ns);
-                if alive == producer_dead {
-                    producer_dead = !alive;
-                    if producer_dead {
-                        bump(&self.counters.risk.producer_dead, 1);
-                    }
-                    self.sink.clear();
-                    self.core.on_health(
+            if iter & 4095 == 0 {
+                self.publish_sink_stats();
+                if !md_closed {
+                    // A producer that closed its ring has ended its stream cleanly: what is
+                    // still unread is as good as when it was written (a replay at max speed
+                    // finishes long before the engine has read it all).
+                    let alive = self.md.producer_closed()
+                        || self.md.producer_alive(self.heartbeat_timeout_ns);
+                    if alive == producer_dead {
+                        producer_dead = !alive;
                         if producer_dead {
-                            Health::MdProducerDead
-                        } else {
-                            Health::MdProducerAlive
-                        },
-                        &mut self.sink,
-                    );
-                    self.flush_sink(now_ns(), false);
+                            bump(&self.counters.risk.producer_dead, 1);
+                        }
+                        self.sink.begin_record(false);
+                        self.core.on_health(
+                            if producer_dead {
+                                Health::MdProducerDead
+                            } else {
+                                Health::MdProducerAlive
+                            },
+                            &mut self.sink,
+                        );
+                        self.sink.end_record(now_ns());
+                    }
                 }
             }
             if worked {
                 self.idle.reset();
             } else {
-                if md_closed && self.exit_on_eof {
+                if md_closed && self.exit_on_eof && self.sink.is_empty() {
                     let acct_drained = self.acct.as_ref().is_none_or(|a| a.backlog() == 0);
                     if acct_drained {
                         break;
                     }
                 }
                 self.rec.poll();
-                if let Downstream::Inline(g) = &mut self.q {
-                    g.on_idle();
+                if let Some(out) = self.sink.output() {
+                    out.rec.poll();
+                    if let Downstream::Inline(g) = &mut out.q {
+                        g.on_idle();
+                    }
                 }
                 self.idle.idle();
             }
         }
+        // Stop reading; hand over everything decided (waits for room; lossless).
+        self.sink.drain_blocking();
+        self.publish_sink_stats();
         hot::set_hot(false);
         let unread_md = self.md.lag();
         self.rec.finish();
-        let gateway = match self.q {
-            // Dropping the queue producer closes it: the gateway thread drains and exits.
-            Downstream::Queue(q) => {
-                drop(q);
-                None
+        let gateway = match self.sink.take_output() {
+            Some(out) => {
+                out.rec.finish();
+                match out.q {
+                    // Dropping the queue producer closes it: the gateway thread drains and exits.
+                    Downstream::Queue(q) => {
+                        drop(q);
+                        None
+                    }
+                    Downstream::Inline(g) => Some(g.finish()),
+                }
             }
-            Downstream::Inline(g) => Some(g.finish()),
+            None => None,
         };
         RiskExit {
             core: self.core,
             unread_md,
             gateway,
         }
+    }
+
+    /// Copies the backlog's counters where the reporter reads them (single writer).
+    fn publish_sink_stats(&self) {
+        let st = self.sink.stats();
+        let r = &self.counters.risk;
+        r.orders_delayed.store(st.delayed, Ordering::Relaxed);
+        r.backlog_max.store(st.max_len, Ordering::Relaxed);
+        r.backlog_stalls.store(st.stalls, Ordering::Relaxed);
     }
 
     /// Re-applies journaled account events recorded after md sequences `<= upto`.
@@ -786,67 +875,20 @@ impl<C: RiskCore> RiskLoop<C> {
 
     #[inline]
     fn apply_event(&mut self, ev: &Msg, after_md: u64, t_read: i64, replay: bool) {
-        self.sink.clear();
-        self.core.on_account(ev, &mut self.sink);
-        bump(&self.counters.risk.account_events, 1);
+        self.sink.begin_record(replay);
         if !replay {
-            // Journal the event (the gateway appends it) before the orders it caused.
-            let d = Decision {
+            // Journal the event (the gateway appends it) before the orders it causes.
+            self.sink.push_decision(Decision {
                 rec: Record::account_event(ev, after_md),
                 trigger_publish_ts: ev.publish_ts,
-                enqueue_ts: now_ns(),
+                enqueue_ts: 0,
                 flags: DECISION_EVENT,
                 reserved: 0,
-            };
-            self.push(d);
+            });
         }
-        self.flush_sink(t_read, replay);
-    }
-
-    /// Moves the sink's orders into the queue.
-    #[inline]
-    fn flush_sink(&mut self, t_done: i64, replay: bool) {
-        if self.sink.overflow != 0 {
-            bump(&self.counters.risk.decision_overflow, self.sink.overflow);
-            self.sink.overflow = 0;
-        }
-        for i in 0..self.sink.len() {
-            let o = self.sink.as_slice()[i];
-            let d = Decision {
-                rec: Record::order(&o, 0),
-                trigger_publish_ts: o.trigger_publish_ts,
-                enqueue_ts: now_ns(),
-                flags: if replay { DECISION_REPLAY } else { 0 },
-                reserved: 0,
-            };
-            let handed = self.push(d);
-            if !replay {
-                self.rec.record(Stage::Enqueue, handed - t_done);
-            }
-        }
-        self.sink.clear();
-    }
-
-    /// Hands `d` to the gateway: pushed with back-pressure (the queue is lossless), or run inline.
-    /// Returns when it was handed over (`CLOCK_MONOTONIC` ns; the `enqueue` stage ends there).
-    #[inline]
-    fn push(&mut self, mut d: Decision) -> i64 {
-        match &mut self.q {
-            Downstream::Inline(g) => {
-                let handed = d.enqueue_ts;
-                g.handle(d);
-                handed
-            }
-            Downstream::Queue(q) => loop {
-                match q.try_push(d) {
-                    Ok(()) => return now_ns(),
-                    Err(back) => {
-                        d = back;
-                        self.idle.idle();
-                    }
-                }
-            },
-        }
+        self.core.on_account(ev, &mut self.sink);
+        bump(&self.counters.risk.account_events, 1);
+        self.sink.end_record(t_read);
     }
 }
 
@@ -856,6 +898,69 @@ enum Downstream {
     Queue(SpscProducer<Decision>),
     /// The gateway itself, run on the risk thread (boxed: it is large and this is set up once).
     Inline(Box<Gateway>),
+}
+
+/// The hand-off from the risk thread's backlog ([`OrderSink`]) to the gateway side.
+pub(crate) struct Output {
+    q: Downstream,
+    /// The `enqueue` stage (risk thread).
+    rec: Recorder,
+    /// Free queue slots known without reading the gateway's cursor (refreshed at 0).
+    room: u64,
+}
+
+impl Output {
+    /// Whether one more decision can be handed over without waiting.
+    #[inline]
+    pub(crate) fn has_room(&mut self) -> bool {
+        match &mut self.q {
+            Downstream::Queue(q) => {
+                if self.room == 0 {
+                    self.room = (q.capacity() as u64).saturating_sub(q.backlog());
+                }
+                self.room > 0
+            }
+            Downstream::Inline(g) => g.has_room(),
+        }
+    }
+
+    /// Hands `d` over (`d.enqueue_ts` holds when its decision ended). Call after
+    /// [`has_room`](Self::has_room); without room it waits (lossless either way).
+    #[inline]
+    pub(crate) fn hand(&mut self, mut d: Decision) {
+        let now = now_ns();
+        if d.flags & (DECISION_EVENT | DECISION_REPLAY) == 0 {
+            self.rec.record(Stage::Enqueue, now - d.enqueue_ts);
+        }
+        d.enqueue_ts = now;
+        match &mut self.q {
+            Downstream::Queue(q) => {
+                self.room = self.room.saturating_sub(1);
+                if let Err(back) = q.try_push(d) {
+                    // Only if `has_room` was not asked first: wait, never drop.
+                    let mut idle = SpinThenYield::new(64);
+                    q.push_spin(back, &mut idle);
+                }
+            }
+            Downstream::Inline(g) => g.handle(d),
+        }
+    }
+
+    /// Hands `d` over, waiting for room (the backlog is full, or shutdown).
+    pub(crate) fn hand_blocking(&mut self, d: Decision) {
+        self.hand(d);
+    }
+}
+
+/// The risk thread's backlog capacity: `configured`, or (0) two slots per account and at least
+/// 4096, as a power of two.
+fn backlog_capacity(configured: usize, accounts: usize) -> usize {
+    let n = if configured == 0 {
+        accounts.saturating_mul(2).max(4096)
+    } else {
+        configured
+    };
+    n.next_power_of_two()
 }
 
 /// The gateway thread: pops the decision queue into a [`Gateway`].
@@ -880,6 +985,10 @@ struct Gateway {
     fatal: Option<&'static str>,
     idle_iter: u32,
     handled: u32,
+    /// Free order-ring slots known without reading the consumer's cursor (refreshed at 0).
+    room: u64,
+    /// When, after a stop, the order ring was first found full with no room coming.
+    stuck_since: i64,
 }
 
 /// After a stop, how long the gateway waits for room on a full order ring.
@@ -934,7 +1043,17 @@ impl Gateway {
         self.rec.poll();
     }
 
-    /// One decision.
+    /// Whether one more order fits on the order ring now (inline gateway; no waiting).
+    #[inline]
+    fn has_room(&mut self) -> bool {
+        if self.room == 0 {
+            self.room = (self.out.capacity() as u64).saturating_sub(self.out.backlog());
+        }
+        self.room > 0
+    }
+
+    /// One decision. Waits for room on the order ring (the inline gateway asks
+    /// [`has_room`](Self::has_room) first and so never waits here).
     #[inline]
     fn handle(&mut self, d: Decision) {
         self.idle.reset();
@@ -980,17 +1099,22 @@ impl Gateway {
         let mut o = d.rec.to_order();
         o.trigger_publish_ts = d.trigger_publish_ts;
         o.emit_ts = now_ns();
-        let mut stopped_at = 0i64;
+        self.room = self.room.saturating_sub(1);
         let delivered = loop {
             match self.out.try_push(o) {
-                Ok(()) => break true,
+                Ok(()) => {
+                    self.stuck_since = 0;
+                    break true;
+                }
                 Err(back) => {
                     o = back;
+                    self.room = 0;
                     if self.stop.load(Ordering::Relaxed) {
+                        // Once stuck past the limit, later orders give up at once.
                         let now = now_ns();
-                        if stopped_at == 0 {
-                            stopped_at = now;
-                        } else if now - stopped_at > UNDELIVERABLE_AFTER_NS {
+                        if self.stuck_since == 0 {
+                            self.stuck_since = now;
+                        } else if now - self.stuck_since > UNDELIVERABLE_AFTER_NS {
                             break false;
                         }
                     }

@@ -238,3 +238,261 @@ fn prometheus_endpoint_serves_text() {
     assert!(body.contains("hotrisk_ticks_total 1"), "{body}");
     assert!(body.contains("hotrisk_latency_ns{stage=\"ring_read\",quantile=\"0.99\"}"));
 }
+
+/// `n` positions on instrument 0: even accounts long, odd short, liquidation prices spread over
+/// 60..100 (longs) and 100..140 (shorts) so that a saw-tooth path crosses a few per tick.
+fn many_positions(n: u32) -> Vec<ThresholdPosition> {
+    (1..=n)
+        .map(|a| {
+            let off = i64::from(a % 40) + 1;
+            let long = a.is_multiple_of(2);
+            ThresholdPosition {
+                account: a,
+                instrument: 0,
+                qty_e8: if long { 100_000_000 } else { -100_000_000 },
+                liq_price_e8: if long { 100 - off } else { 100 + off } * 100_000_000,
+            }
+        })
+        .collect()
+}
+
+/// Runs the threshold core over `path` with the given queue, backlog and order-ring sizes and
+/// a consumer that drains the order ring slowly; returns the orders as the consumer saw them
+/// (clock stamps zeroed), the journal's order records and the counters.
+fn run_sized(
+    gateway: crate::config::GatewayMode,
+    queue: usize,
+    backlog: usize,
+    order_ring: usize,
+    path: &[i64],
+) -> (Vec<Order>, Vec<(u64, u32, u64)>, CounterSnapshot) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cfg(dir.path());
+    cfg.threads.gateway = gateway;
+    cfg.queue.capacity = queue;
+    cfg.queue.backlog = backlog;
+    cfg.queue.event_headroom = 1;
+    cfg.journal.capacity = 1 << 14;
+    let (mut w, md) = broadcast::channel::<Msg>(1024).unwrap();
+    let (o_tx, mut o_rx) = spsc::channel::<Order>(order_ring).unwrap();
+    let (journal, _) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
+    for (i, px) in path.iter().enumerate() {
+        let mut m = mark(*px);
+        m.seq = i as u64 + 1;
+        m.publish_ts = now_ns();
+        w.publish(m);
+    }
+    w.close();
+    let done = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                match o_rx.try_pop() {
+                    Some(mut o) => {
+                        o.emit_ts = 0;
+                        o.trigger_publish_ts = 0;
+                        got.push(o);
+                        if got.len() % 7 == 0 {
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                    None if done.load(Ordering::Acquire) => break got,
+                    None => std::thread::yield_now(),
+                }
+            }
+        })
+    };
+    let inputs = EngineInputs {
+        core: ThresholdCore::new(many_positions(400), 0).unwrap(),
+        md,
+        acct: None,
+        orders: o_tx,
+        journal,
+        plan: RecoveryPlan::default(),
+    };
+    let s = start(&cfg, inputs, Arc::new(AtomicBool::new(false)))
+        .unwrap()
+        .wait()
+        .unwrap();
+    done.store(true, Ordering::Release);
+    let got = consumer.join().unwrap();
+    assert!(s.fatal.is_none(), "{:?}", s.fatal);
+    let (_, recs) = read_journal(&cfg.journal.path).unwrap();
+    let journaled = recs
+        .iter()
+        .filter(|r| r.record_kind() == Some(RecordKind::Order))
+        .map(|r| (r.id, r.account, r.md_seq))
+        .collect();
+    (got, journaled, s.counters)
+}
+
+/// Tiny queue, backlog and order ring against big ones: the same orders in the same order,
+/// none lost; the tiny run reports them as delayed by back-pressure (and stalls: one tick
+/// produces more orders than its backlog holds).
+#[test]
+fn tiny_buffers_delay_but_never_lose_orders() {
+    let path: Vec<i64> = (0..45)
+        .map(|i| if i % 2 == 0 { 100 - i } else { 100 + i })
+        .collect();
+    for gateway in [
+        crate::config::GatewayMode::Thread,
+        crate::config::GatewayMode::Inline,
+    ] {
+        let (big, big_j, big_c) = run_sized(gateway, 1 << 14, 1 << 14, 1 << 14, &path);
+        let (tiny, tiny_j, tiny_c) = run_sized(gateway, 2, 4, 2, &path);
+        assert_eq!(big.len(), 400, "{gateway:?}: every position crosses once");
+        assert_eq!(tiny.len(), big.len(), "{gateway:?}");
+        assert!(tiny == big, "{gateway:?}: same order stream");
+        assert_eq!(tiny_j, big_j, "{gateway:?}: same journal");
+        assert_eq!(big_c.orders, 400);
+        assert_eq!(tiny_c.orders, 400);
+        assert_eq!(big_c.orders_delayed, 0, "{gateway:?}: {big_c:?}");
+        assert!(tiny_c.orders_delayed > 0, "{gateway:?}: {tiny_c:?}");
+        assert!(tiny_c.backlog_stalls > 0, "{gateway:?}: {tiny_c:?}");
+        assert!(tiny_c.backlog_max <= 4, "{gateway:?}: {tiny_c:?}");
+    }
+}
+
+/// The inline gateway with a 2-slot order ring and a venue that, for every order, pushes two
+/// account events into a 2-slot account ring and waits while that ring is full: the risk
+/// thread must keep reading account events while its orders wait, or the two deadlock.
+#[test]
+fn inline_gateway_does_not_deadlock_with_a_waiting_venue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cfg(dir.path());
+    cfg.threads.gateway = crate::config::GatewayMode::Inline;
+    cfg.journal.capacity = 1 << 12;
+    // Runs until stopped, after the venue has pushed its last event.
+    cfg.health.exit_on_eof = false;
+    let n = 300u32;
+    let (mut w, md) = broadcast::channel::<Msg>(16).unwrap();
+    let (o_tx, mut o_rx) = spsc::channel::<Order>(2).unwrap();
+    let (mut a_tx, a_rx) = spsc::channel::<Msg>(2).unwrap();
+    let (journal, _) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
+    let positions: Vec<ThresholdPosition> = (1..=n)
+        .map(|a| ThresholdPosition {
+            account: a,
+            instrument: 0,
+            qty_e8: 100_000_000,
+            liq_price_e8: 99 * 100_000_000,
+        })
+        .collect();
+    // One tick liquidates all `n` longs at once.
+    for (i, px) in [100, 98].iter().enumerate() {
+        let mut m = mark(*px);
+        m.seq = i as u64 + 1;
+        m.publish_ts = now_ns();
+        w.publish(m);
+    }
+    w.close();
+    let give_up = Arc::new(AtomicBool::new(false));
+    let venue = {
+        let give_up = Arc::clone(&give_up);
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut seq = 0u64;
+            while got.len() < n as usize && !give_up.load(Ordering::Acquire) {
+                let Some(o) = o_rx.try_pop() else {
+                    std::thread::yield_now();
+                    continue;
+                };
+                got.push(o.account);
+                // A fill closing the position, then an ack: waits while the ring is full.
+                for (kind, qty) in [(MsgKind::Fill, -o.qty), (MsgKind::OrderAck, 0)] {
+                    seq += 1;
+                    let mut m = Msg::market(kind, 0, 0, 0);
+                    m.seq = seq;
+                    m.account = o.account;
+                    m.body[0] = qty;
+                    let mut m = Some(m);
+                    while let Some(v) = m.take() {
+                        if let Err(back) = a_tx.try_push(v) {
+                            if give_up.load(Ordering::Acquire) {
+                                return got;
+                            }
+                            m = Some(back);
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            }
+            got
+        })
+    };
+    let inputs = EngineInputs {
+        core: ThresholdCore::new(positions, 0).unwrap(),
+        md,
+        acct: Some(a_rx),
+        orders: o_tx,
+        journal,
+        plan: RecoveryPlan::default(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start(&cfg, inputs, Arc::clone(&stop)).unwrap();
+    assert!(running.gateway_inline());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !venue.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let finished = venue.is_finished();
+    give_up.store(true, Ordering::Release);
+    if !finished {
+        stop.store(true, Ordering::Relaxed);
+    }
+    let got = venue.join().unwrap();
+    if finished {
+        // Let the engine read the venue's last events.
+        while running.counters().account_events < 2 * u64::from(n) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let s = running.wait().unwrap();
+    assert!(
+        finished,
+        "deadlock: the venue got {} of {n} orders",
+        got.len()
+    );
+    assert_eq!(got, (1..=n).collect::<Vec<_>>());
+    assert_eq!(s.counters.orders, u64::from(n));
+    assert_eq!(s.counters.account_events, 2 * u64::from(n));
+    assert!(s.counters.orders_delayed > 0, "{:?}", s.counters);
+}
+
+/// A producer that closed its ring is not "dead", however old its heartbeat: the records it left
+/// are read and trusted (a max-speed replay ends long before the engine has read it all).
+#[test]
+fn closed_producer_is_not_reported_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cfg(dir.path());
+    cfg.health.heartbeat_timeout_ms = 1;
+    let (mut w, md) = broadcast::channel::<Msg>(1 << 14).unwrap();
+    let (o_tx, _o_rx) = spsc::channel::<Order>(1024).unwrap();
+    let (journal, _) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
+    for i in 0..10_000u64 {
+        let mut m = mark(100);
+        m.seq = i + 1;
+        w.publish(m);
+    }
+    w.close();
+    std::thread::sleep(Duration::from_millis(20));
+    let s = start(
+        &cfg,
+        EngineInputs {
+            core: ThresholdCore::new(positions(), 0).unwrap(),
+            md,
+            acct: None,
+            orders: o_tx,
+            journal,
+            plan: RecoveryPlan::default(),
+        },
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    assert_eq!(s.counters.ticks, 10_000);
+    assert_eq!(s.counters.producer_dead, 0, "{:?}", s.counters);
+}

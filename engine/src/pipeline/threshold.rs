@@ -284,7 +284,7 @@ mod tests {
         assert!(out.is_empty());
         c.on_market(&mark(2, 0, 90_000), &mut out);
         assert_eq!(out.len(), 1);
-        let o = out.as_slice()[0];
+        let o = out.orders()[0];
         assert_eq!(
             (o.account, o.side, o.qty, o.limit_price),
             (1, Side::Sell as u8, 100, 89_100)
@@ -302,7 +302,7 @@ mod tests {
         );
         c.on_market(&mark(6, 0, 120_000), &mut out);
         assert_eq!(out.len(), 1, "a fresh mark restores trust");
-        assert_eq!(out.as_slice()[0].limit_price, 121_200);
+        assert_eq!(out.orders()[0].limit_price, 121_200);
         let mut fill = Msg::market(MsgKind::Fill, 0, 0, 0);
         fill.account = 1;
         fill.body[0] = -100;

@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hotrisk_engine::generate::GenConfig;
-use hotrisk_engine::launch::{self, SyntheticRun};
+use hotrisk_engine::launch::{self, CpuPlan, SyntheticRun};
 use hotrisk_engine::machine::Machine;
+use hotrisk_engine::outcome::health_note;
 use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown};
+use hotrisk_feed::fixed::E8;
 use hotrisk_feed::source::synthetic::Scenario;
 
 /// Arguments of `hotrisk demo`.
@@ -31,7 +33,8 @@ pub(crate) struct Args {
     /// A small, fast run (2 000 accounts, 1.5 s of feed): the end-to-end test's setting.
     #[arg(long)]
     quick: bool,
-    /// Accounts (default 100 000; 2 000 with --quick).
+    /// Accounts (default 20 000, sized so that the engine keeps up with the real-time feed on a
+    /// 2-core machine; 2 000 with --quick).
     #[arg(long)]
     accounts: Option<u32>,
     /// Positions per account, in distinct instruments (1..=3).
@@ -53,6 +56,19 @@ pub(crate) struct Args {
     /// Mean resting size of a synthetic book level, in lots (BTC: 0.001 lot).
     #[arg(long, default_value_t = 5_000)]
     level_lots: i64,
+    /// Book levels per side in the synthetic feed.
+    #[arg(long, default_value_t = 10)]
+    depth: usize,
+    /// Share of positions at low leverage (2–8×, they survive the crash), percent; the rest are
+    /// leveraged 10–100× (longs) or 5–50× (shorts).
+    #[arg(long, default_value_t = 90)]
+    safe_pct: u32,
+    /// Largest position notional, USDT (log-uniform from 100).
+    #[arg(long, default_value_t = 1_000_000)]
+    notional_max: i64,
+    /// Insurance fund at the start, USDT.
+    #[arg(long, default_value_t = 10_000_000)]
+    insurance_fund: i64,
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 110)]
     timeout_s: u64,
@@ -60,7 +76,6 @@ pub(crate) struct Args {
 
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];
 const STEP_US: i64 = 1_000;
-const DEPTH: usize = 20;
 const VOL_PPM: i64 = 5;
 
 fn utc_stamp() -> String {
@@ -96,7 +111,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     let out = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
-    let accounts = a.accounts.unwrap_or(if a.quick { 2_000 } else { 100_000 });
+    let accounts = a.accounts.unwrap_or(if a.quick { 2_000 } else { 20_000 });
     let duration_ms = a.duration_ms.unwrap_or(if a.quick { 1_500 } else { 3_000 });
     if a.event_at_ms >= duration_ms {
         bail!(
@@ -120,8 +135,14 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         accounts,
         positions_per_account: a.positions_per_account,
         symbols: SYMBOLS.map(String::from).to_vec(),
+        safe_pct: a.safe_pct,
+        notional_min_e8: 100 * E8,
+        notional_max_e8: a.notional_max.saturating_mul(E8),
+        insurance_fund_e8: a.insurance_fund.saturating_mul(E8),
         ..GenConfig::default()
     };
+    let cpus = CpuPlan::current();
+    println!("placement: {}", cpus.description);
     let run = SyntheticRun {
         exe: launch::current_exe()?,
         accounts: gen.clone(),
@@ -129,12 +150,14 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         duration_ms,
         event_at_ms: a.event_at_ms,
         step_us: STEP_US,
-        depth: DEPTH,
+        depth: a.depth,
         vol_ppm: VOL_PPM,
         level_lots: Some(a.level_lots),
         speed: Some(a.speed.clone()),
         out: out.clone(),
         engine_extra: Vec::new(),
+        cpus: Some(cpus.clone()),
+        capture: None,
         timeout: Duration::from_secs(a.timeout_s).saturating_sub(t0.elapsed()),
         tag: "demo".into(),
     };
@@ -188,7 +211,12 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.section("Tick-to-order latency per stage (ns)")
         .code(&table)
         .para("`ring_read`: md publish → read by the risk thread; `decision`: read → decision; `enqueue`: decision → in the gateway queue; `gateway_publish`: queue → order ring; `tick_to_order`: md publish → order on the order ring. `ring_read` and `decision` count every md record; `enqueue` onwards only the records that produced an order (cancel-alls included).");
+    let audit = match &r.audit {
+        Ok(a) => a.table() + &health_note(summary).unwrap_or_default(),
+        Err(e) => format!("accounting check: could not run: {e}\n"),
+    };
     md.section("Liquidations").para(&liq.table());
+    md.section("Accounting check").para(&audit).para("The run replayed in-process from its journal (see `hotrisk_engine::outcome::Audit`): collateral must move by exactly the realised PnL of the fills (recomputed independently) minus the fees the fund received; the fund by its fees, takeovers and covered balances.");
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
             .code(summary);
@@ -229,10 +257,16 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", report.display()))?;
 
     println!("\n== tick-to-order latency per stage (ns)\n{table}");
+    println!(
+        "== tick-to-order per {} ms interval (a flat line: the engine kept up with the feed)\n{}",
+        250,
+        lat.over_time(hotrisk_engine::latency::Stage::TickToOrder)
+    );
     println!("== liquidations\n{}", liq.table());
     if !summary.is_empty() {
         println!("== engine summary\n{summary}\n");
     }
+    println!("== accounting check\n{audit}");
     println!(
         "report: {} (with latency.hlog, <stage>.hgrm, {} SVG plots, the journal and logs/) | {:.1} s",
         report.display(),

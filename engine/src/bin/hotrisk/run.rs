@@ -160,7 +160,7 @@ fn run_with<C: RiskCore + 'static>(cfg: &Config, core: C) -> anyhow::Result<Exit
     }
     let c = s.counters;
     println!(
-        "ticks {} | account events {} | orders {} | suppressed on replay {} | md records missed {} | producer dead {} | queue depth max {} | decision overflow {}",
+        "ticks {} | account events {} | orders {} | suppressed on replay {} | md records missed {} | producer dead {} | queue depth max {} | orders delayed by back-pressure {} (backlog max {}, stalls {})",
         c.ticks,
         c.account_events,
         c.orders,
@@ -168,7 +168,9 @@ fn run_with<C: RiskCore + 'static>(cfg: &Config, core: C) -> anyhow::Result<Exit
         c.md_gaps,
         c.producer_dead,
         c.queue_depth_max,
-        c.decision_overflow
+        c.orders_delayed,
+        c.backlog_max,
+        c.backlog_stalls
     );
     println!(
         "journal: {} ({} records) | histograms: {}/latency.hlog and <stage>.hgrm",
