@@ -321,8 +321,10 @@ impl<T: Pod> Shared<T> {
     /// Copies `v` into `dst[..WORDS]`, word by word, with Relaxed atomic stores, **last word
     /// first**: a slot's sequence word shares the first cache line with the first message words,
     /// so the stores to the slot's *other* line(s) go first and the stores to the sequence line
-    /// (message words, then the caller's sequence store) come last and back to back, leaving a
-    /// polling consumer no window to pull that line back between them.
+    /// (message words, then the caller's sequence store) come last and back to back, which gives
+    /// a polling consumer less chance to pull that line back between them. (A latency hint only,
+    /// measured no worse than the natural order; correctness never depends on the order, only
+    /// on the Release store that follows.)
     #[inline(always)]
     fn store_msg(dst: &[AtomicU64], v: &T) {
         let bytes = bytemuck::bytes_of(v);
