@@ -74,6 +74,9 @@ pub(crate) struct Args {
     timeout_s: u64,
 }
 
+/// What is and is not the same from run to run (printed and written into the report).
+const DETERMINISM: &str = "Same seed, same inputs: the accounts and the feed are identical byte for byte, and the venue answers each order against the book as of the record that triggered it, so its fills depend on the orders alone. The engine itself is a deterministic function of the md records and of where among them each account event (fill, ack) is applied: the accounting check replays the journal and reproduces every order. What can vary between runs is only that placement: a fill that comes back while the engine is still inside the same feed step (a burst of up to ~100 records at one timestamp) may be applied before or after a later record of that step, which can change a later decision (partial vs full, a backstop). The number of accounts liquidated did not vary in our runs; tier counts varied by a few percent, more when the machine was loaded and the engine fell behind the feed.";
+
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];
 const STEP_US: i64 = 1_000;
 const VOL_PPM: i64 = 5;
@@ -215,7 +218,9 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         Ok(a) => a.table() + &health_note(summary).unwrap_or_default(),
         Err(e) => format!("accounting check: could not run: {e}\n"),
     };
-    md.section("Liquidations").para(&liq.table());
+    md.section("Liquidations")
+        .para(&liq.table())
+        .para(DETERMINISM);
     md.section("Accounting check").para(&audit).para("The run replayed in-process from its journal (see `hotrisk_engine::outcome::Audit`): collateral must move by exactly the realised PnL of the fills (recomputed independently) minus the fees the fund received; the fund by its fees, takeovers and covered balances.");
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
@@ -267,6 +272,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         println!("== engine summary\n{summary}\n");
     }
     println!("== accounting check\n{audit}");
+    println!("{DETERMINISM}\n");
     println!(
         "report: {} (with latency.hlog, <stage>.hgrm, {} SVG plots, the journal and logs/) | {:.1} s",
         report.display(),
