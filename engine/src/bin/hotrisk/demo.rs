@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hotrisk_engine::generate::GenConfig;
+use hotrisk_engine::latency::Stage;
 use hotrisk_engine::launch::{self, CpuPlan, SyntheticRun};
 use hotrisk_engine::machine::Machine;
 use hotrisk_engine::outcome::health_note;
@@ -213,6 +214,8 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.para(&sharing);
     md.section("Tick-to-order latency per stage (ns)")
         .code(&table)
+        .para("Per reporting interval:")
+        .code(&lat.over_time(&[Stage::RingRead, Stage::TickToOrder]))
         .para("`ring_read`: md publish → read by the risk thread; `decision`: read → decision; `enqueue`: decision → in the gateway queue; `gateway_publish`: queue → order ring; `tick_to_order`: md publish → order on the order ring. `ring_read` and `decision` count every md record; `enqueue` onwards only the records that produced an order (cancel-alls included).");
     let audit = match &r.audit {
         Ok(a) => a.table() + &health_note(summary).unwrap_or_default(),
@@ -247,7 +250,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     }
     let mut files = vec![out.join("latency.hlog")];
     files.extend(
-        hotrisk_engine::latency::Stage::ALL
+        Stage::ALL
             .iter()
             .map(|s| out.join(format!("{}.hgrm", s.name()))),
     );
@@ -263,9 +266,9 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
 
     println!("\n== tick-to-order latency per stage (ns)\n{table}");
     println!(
-        "== tick-to-order per {} ms interval (a flat line: the engine kept up with the feed)\n{}",
+        "== per {} ms interval (flat: the engine kept up with the feed)\n{}",
         250,
-        lat.over_time(hotrisk_engine::latency::Stage::TickToOrder)
+        lat.over_time(&[Stage::RingRead, Stage::TickToOrder])
     );
     println!("== liquidations\n{}", liq.table());
     if !summary.is_empty() {
