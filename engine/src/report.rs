@@ -19,13 +19,16 @@ use crate::latency::plot::{
 use crate::latency::report::format_table;
 use crate::latency::{new_histogram, Stage};
 
+/// One reporting interval of a stage: `(start s, p50, p99, max)` (ns).
+pub type Interval = (f64, u64, u64, u64);
+
 /// The histograms of one run, read back from its `.hlog`.
 #[derive(Debug, Clone, Default)]
 pub struct RunLatency {
     /// Whole-run histogram per stage name (pipeline order for the known stages).
     pub total: BTreeMap<String, Histogram<u64>>,
-    /// Per stage: `(interval start s, p50, p99, max)` of every interval.
-    pub intervals: BTreeMap<String, Vec<(f64, u64, u64, u64)>>,
+    /// Per stage: every interval's summary.
+    pub intervals: BTreeMap<String, Vec<Interval>>,
 }
 
 impl RunLatency {
@@ -81,7 +84,7 @@ impl RunLatency {
     /// the engine kept up (flat) or fell behind the feed (rising).
     pub fn over_time(&self, stages: &[Stage]) -> String {
         let mut s = String::new();
-        let series: Vec<(&str, &Vec<(f64, u64, u64, u64)>)> = stages
+        let series: Vec<(&str, &Vec<Interval>)> = stages
             .iter()
             .filter_map(|st| self.intervals.get(st.name()).map(|v| (st.name(), v)))
             .collect();
