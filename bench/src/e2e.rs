@@ -52,8 +52,11 @@ pub struct Options {
     pub instruments: usize,
     /// Extra engine settings (`key=value`, passed as `--set`).
     pub engine_set: Vec<String>,
-    /// A native capture (`HRCAPTUR`) replayed instead of the synthetic crash (its symbols and
-    /// first prices place the accounts; `instruments` and `duration_ms` are then unused).
+    /// The synthetic feed's price path.
+    pub scenario: Scenario,
+    /// A native capture (`HRCAPTUR`) replayed instead of the synthetic feed (its symbols and
+    /// first prices place the accounts; `instruments`, `duration_ms` and `scenario` are then
+    /// unused).
     pub capture: Option<PathBuf>,
 }
 
@@ -85,11 +88,14 @@ pub fn default_hotrisk() -> PathBuf {
 }
 
 fn feed_rate(stderr: &str) -> Option<f64> {
-    // "feed-handler: published N msgs into … in S s (R M msg/s)"
+    // "feed-handler: published N msgs into … in S s (R M msg/s)": N / S (R is rounded to
+    // 0.01 M, too coarse for a paced feed).
     let l = stderr.lines().find(|l| l.contains("published"))?;
-    let i = l.find(" M msg/s")?;
-    let start = l[..i].rfind('(')? + 1;
-    l[start..i].trim().parse::<f64>().ok().map(|m| m * 1e6)
+    let after = &l[l.find("published ")? + "published ".len()..];
+    let n: f64 = after.split_whitespace().next()?.parse().ok()?;
+    let secs_at = l.rfind(" s (")?;
+    let secs: f64 = l[l[..secs_at].rfind(' ')? + 1..secs_at].parse().ok()?;
+    (secs > 0.0).then(|| n / secs)
 }
 
 /// Runs the selected modes.
@@ -132,7 +138,7 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
                 symbols: symbols(o.instruments),
                 ..GenConfig::default()
             },
-            scenario: Scenario::Crash,
+            scenario: o.scenario,
             duration_ms: o.duration_ms,
             event_at_ms: o.duration_ms / 4,
             step_us: 1_000,
@@ -159,7 +165,7 @@ pub fn run(o: &Options) -> Result<Vec<ModeResult>> {
             run: r,
             feed_rate,
             feed: o.capture.as_ref().map_or_else(
-                || "synthetic crash".to_owned(),
+                || format!("synthetic {:?}", o.scenario).to_lowercase(),
                 |c| format!("captured ({})", c.display()),
             ),
         });
@@ -217,4 +223,15 @@ pub fn markdown(results: &[ModeResult]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn feed_rate_from_count_and_seconds() {
+        let l = "feed-handler: published 344723 msgs into /dev/shm/x-md in 39.980 s (0.01 M msg/s); last";
+        let r = super::feed_rate(l).unwrap();
+        assert!((r - 344_723.0 / 39.98).abs() < 1e-6, "{r}");
+        assert_eq!(super::feed_rate("nothing"), None);
+    }
 }

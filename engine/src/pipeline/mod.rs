@@ -783,7 +783,11 @@ impl<C: RiskCore> RiskLoop<C> {
             if iter & 4095 == 0 {
                 self.publish_sink_stats();
                 if !md_closed {
-                    let alive = self.md.producer_alive(self.heartbeat_timeout_ns);
+                    // A producer that closed its ring has ended its stream cleanly: what is
+                    // still unread is as good as when it was written (a replay at max speed
+                    // finishes long before the engine has read it all).
+                    let alive = self.md.producer_closed()
+                        || self.md.producer_alive(self.heartbeat_timeout_ns);
                     if alive == producer_dead {
                         producer_dead = !alive;
                         if producer_dead {

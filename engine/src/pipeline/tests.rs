@@ -460,3 +460,39 @@ fn inline_gateway_does_not_deadlock_with_a_waiting_venue() {
     assert_eq!(s.counters.account_events, 2 * u64::from(n));
     assert!(s.counters.orders_delayed > 0, "{:?}", s.counters);
 }
+
+/// A producer that closed its ring is not "dead", however old its heartbeat: the records it left
+/// are read and trusted (a max-speed replay ends long before the engine has read it all).
+#[test]
+fn closed_producer_is_not_reported_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cfg(dir.path());
+    cfg.health.heartbeat_timeout_ms = 1;
+    let (mut w, md) = broadcast::channel::<Msg>(1 << 14).unwrap();
+    let (o_tx, _o_rx) = spsc::channel::<Order>(1024).unwrap();
+    let (journal, _) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
+    for i in 0..10_000u64 {
+        let mut m = mark(100);
+        m.seq = i + 1;
+        w.publish(m);
+    }
+    w.close();
+    std::thread::sleep(Duration::from_millis(20));
+    let s = start(
+        &cfg,
+        EngineInputs {
+            core: ThresholdCore::new(positions(), 0).unwrap(),
+            md,
+            acct: None,
+            orders: o_tx,
+            journal,
+            plan: RecoveryPlan::default(),
+        },
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    assert_eq!(s.counters.ticks, 10_000);
+    assert_eq!(s.counters.producer_dead, 0, "{:?}", s.counters);
+}
