@@ -22,8 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// One-way latency and throughput of the shm rings vs crossbeam, rtrb, disruptor and a bare
-    /// cache-line ping-pong, on two pinned cores.
+    /// One-way latency and throughput of the shm rings vs crossbeam, rtrb, disruptor (and Aeron
+    /// IPC when built with `--features aeron`) and a bare cache-line ping-pong, on two pinned cores.
     Transport {
         /// Round trips timed per transport (plus 10% warm-up, at most 100 000).
         #[arg(long, default_value_t = 1_000_000)]

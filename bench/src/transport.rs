@@ -13,6 +13,7 @@
 //! | `crossbeam` | `crossbeam_queue::ArrayQueue` |
 //! | `rtrb` | `rtrb::RingBuffer` |
 //! | `disruptor` | the `disruptor` crate (v3), single producer, `EventPoller` consumer |
+//! | `aeron-ipc` | only with the cargo feature `aeron`: Aeron IPC (`aeron:ipc`, exclusive publication, embedded C media driver), see `bench/src/aeron.rs` and `.ci/aeron` |
 //!
 //! **One-way latency = round trip / 2.** A sends message `i` on a *ping* queue and stamps
 //! `CLOCK_MONOTONIC` before the send; B pops it and sends it back on a *pong* queue of the same
@@ -28,7 +29,7 @@
 //! reader's registered position (it never laps; lapping would make the count meaningless).
 //! The floor has no queue and no throughput figure.
 //!
-//! Each ratio is to the floor's p50 and to the best *peer* (crossbeam, rtrb, disruptor: the
+//! Each ratio is to the floor's p50 and to the best *peer* (crossbeam, rtrb, disruptor, aeron-ipc: the
 //! lowest p50, the highest throughput). Results go to stdout and, with `--out DIR`, to
 //! `DIR/<name>.hgrm` (percentile distributions, values in ns) and `DIR/transport.md`.
 //!
@@ -51,6 +52,11 @@ use hotrisk_feed::ring::broadcast::{BroadcastReader, BroadcastWriter, ReadOutcom
 use hotrisk_feed::ring::idle::{IdleStrategy, SpinThenYield};
 use hotrisk_feed::ring::spsc::{SpscConsumer, SpscProducer};
 use hotrisk_feed::Msg;
+
+// Aeron IPC, a peer that needs Aeron's C code built (cmake, libclang): only with `--features aeron`.
+#[cfg(feature = "aeron")]
+#[path = "aeron.rs"]
+mod aeron;
 
 /// Slots in every queue under test.
 pub const CAPACITY: usize = 4096;
@@ -553,6 +559,8 @@ pub fn run(o: &Options) -> Result<(Vec<Outcome>, String)> {
     all.push(measure(Crossbeam, o, &pin)?);
     all.push(measure(Rtrb, o, &pin)?);
     all.push(measure(Disruptor, o, &pin)?);
+    #[cfg(feature = "aeron")]
+    all.push(measure(aeron::AeronIpc::launch(&o.shm_dir)?, o, &pin)?);
     let report = report(&all, o, &pin);
     if let Some(dir) = &o.out {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -777,17 +785,18 @@ mod tests {
         };
         let (all, report) = run(&o).unwrap();
         let names: Vec<_> = all.iter().map(|t| t.name).collect();
-        assert_eq!(
-            names,
-            [
-                "floor",
-                "shm-spsc",
-                "shm-broadcast",
-                "crossbeam",
-                "rtrb",
-                "disruptor"
-            ]
-        );
+        let mut expected = vec![
+            "floor",
+            "shm-spsc",
+            "shm-broadcast",
+            "crossbeam",
+            "rtrb",
+            "disruptor",
+        ];
+        if cfg!(feature = "aeron") {
+            expected.push("aeron-ipc");
+        }
+        assert_eq!(names, expected);
         for t in &all {
             assert_eq!(t.latency.len(), 500, "{}", t.name);
         }
