@@ -501,14 +501,18 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "2".into(),
         "--quiet".into(),
     ]);
-    let mut feed = Child::spawn_on(
+    // Starts one process and waits for the ring it creates (failing early if it exits first).
+    let start = |name: &str, args: &[String], cpus: Option<&[usize]>, creates: &Path| {
+        let mut c = Child::spawn_on(name, &spec.exe, args, &spec.log_dir, cpus)?;
+        wait_for_path(creates, left(), Some(&mut c))?;
+        Ok::<_, LaunchError>(c)
+    };
+    let feed = start(
         "feed-handler",
-        &spec.exe,
         &feed_args,
-        &spec.log_dir,
         spec.feed_cpus.as_deref(),
+        &rings.md,
     )?;
-    wait_for_path(&rings.md, left(), Some(&mut feed))?;
     // Venue: reads md from the start, creates the acct ring, waits for the order ring.
     let venue_args = vec![
         "venue".to_owned(),
@@ -521,14 +525,12 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "--instruments".into(),
         spec.instruments.to_string(),
     ];
-    let mut venue = Child::spawn_on(
+    let venue = start(
         "venue",
-        &spec.exe,
         &venue_args,
-        &spec.log_dir,
         spec.venue_cpus.as_deref(),
+        &rings.acct,
     )?;
-    wait_for_path(&rings.acct, left(), Some(&mut venue))?;
     let mut engine_args = vec![
         "run".to_owned(),
         "--md-ring".into(),
