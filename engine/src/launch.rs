@@ -305,6 +305,9 @@ fn send_term(pid: libc::pid_t) {
 /// or `CAP_SYS_NICE`); for anyone else the request fails silently and they run at nice 0.
 pub const PIPELINE_NICE: i32 = -10;
 
+/// [`PIPELINE_NICE`] as written to `/proc/self/autogroup`.
+const AUTOGROUP_NICE: &[u8] = b"-10";
+
 /// Makes `cmd`'s process run only on `cpus` (ids at or above `CPU_SETSIZE` are ignored; an
 /// empty set leaves the affinity alone) at nice value `nice`. A failure to set either is not an
 /// error: the process runs unrestricted or at its inherited priority.
@@ -334,6 +337,30 @@ fn restrict_to(cmd: &mut Command, cpus: &[usize], nice: i32) {
         // calling (child) process.
         unsafe {
             libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+        }
+        // With autogroup scheduling (the default on desktop and many server kernels) a task's
+        // nice value only ranks it within its session's group, and each session's group gets an
+        // equal share of a CPU: a build in another session then takes most of the risk
+        // thread's CPU whatever its nice value. So each placed process starts its own session
+        // (its own group) and gives that group the same nice value.
+        // SAFETY: `setsid` is a plain system call with no arguments; it fails harmlessly (the
+        // child stays in the parent's session) if the child already leads a process group.
+        unsafe {
+            libc::setsid();
+        }
+        // SAFETY: `open` is an async-signal-safe system call; the path is a NUL-terminated
+        // static string.
+        let fd = unsafe { libc::open(c"/proc/self/autogroup".as_ptr(), libc::O_WRONLY) };
+        if fd >= 0 {
+            // SAFETY: `fd` is the descriptor just opened; `AUTOGROUP_NICE` is a static byte
+            // string whose length is passed with it.
+            unsafe {
+                libc::write(fd, AUTOGROUP_NICE.as_ptr().cast(), AUTOGROUP_NICE.len());
+            }
+            // SAFETY: `fd` is open and owned here; it is closed once.
+            unsafe {
+                libc::close(fd);
+            }
         }
         Ok(())
     };
