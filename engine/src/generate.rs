@@ -71,6 +71,9 @@ pub struct GenConfig {
     /// Start prices (E8) replacing [`instrument`]'s for these symbols (e.g. a captured feed's
     /// first marks), rounded to the tick.
     pub start_prices: Vec<(String, i64)>,
+    /// `(symbol, tick, lot)` (E8) replacing [`instrument`]'s grid for these symbols (e.g. the
+    /// price and size grid a captured feed's book is on).
+    pub grids: Vec<(String, i64, i64)>,
     /// Each account holds 1 to `positions_per_account` positions (uniform) instead of exactly
     /// that many.
     pub varied_positions: bool,
@@ -101,6 +104,7 @@ impl Default for GenConfig {
             insurance_fund_e8: 1_000_000 * E8,
             liquidation_fee_rate_e8: E8 / 200,
             start_prices: Vec::new(),
+            grids: Vec::new(),
             varied_positions: false,
             safe_leverage: (2, 8),
             long_leverage: (10, 100),
@@ -124,6 +128,10 @@ impl GenConfig {
     /// The instrument of `symbol` with this configuration's start price, if it gives one.
     pub fn instrument(&self, symbol: &str) -> SynthInstrument {
         let mut i = instrument(symbol);
+        if let Some(&(_, tick, lot)) = self.grids.iter().find(|(s, _, _)| s == symbol) {
+            i.tick = tick.max(1);
+            i.lot = lot.max(1);
+        }
         if let Some((_, p)) = self.start_prices.iter().find(|(s, _)| s == symbol) {
             i.start_price = round_to(*p, i.tick).max(i.tick);
         }

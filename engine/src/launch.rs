@@ -783,6 +783,18 @@ fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
         return Err(format!("{}: the capture holds no record", path.display()));
     }
     let mut prices: Vec<Option<(u8, i64)>> = vec![None; header.symbols.len()];
+    // The grids the capture's book and trades are on (greatest common divisors of their prices
+    // and sizes): the generated instruments use them, so every fill the venue makes from the
+    // captured book is on the engine's lot grid.
+    let mut grids: Vec<(i64, i64)> = vec![(0, 0); header.symbols.len()];
+    for m in &msgs {
+        if matches!(m.kind(), Some(MsgKind::BookLevel | MsgKind::Trade)) {
+            if let Some(g) = grids.get_mut(usize::from(m.instrument)) {
+                g.0 = gcd(g.0, m.body[0]);
+                g.1 = gcd(g.1, m.body[1]);
+            }
+        }
+    }
     for m in &msgs {
         let rank = match m.kind() {
             Some(MsgKind::MarkPrice) => 0,
@@ -810,6 +822,13 @@ fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
             }
         }
     }
+    accounts.grids = header
+        .symbols
+        .iter()
+        .zip(&grids)
+        .filter(|(_, g)| g.0 > 0 && g.1 > 0)
+        .map(|(sym, g)| (sym.clone(), g.0, g.1))
+        .collect();
     accounts.positions_per_account = accounts
         .positions_per_account
         .min(header.symbols.len() as u32);
@@ -830,6 +849,15 @@ fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
         feed.display().to_string(),
     ];
     Ok((snapshot, msgs, feed_args, header.symbols.len()))
+}
+
+/// Greatest common divisor of `|a|` and `|b|` (`gcd(0, x) = |x|`).
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(i64::MAX)
 }
 
 /// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.
