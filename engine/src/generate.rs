@@ -71,6 +71,9 @@ pub struct GenConfig {
     /// Start prices (E8) replacing [`instrument`]'s for these symbols (e.g. a captured feed's
     /// first marks), rounded to the tick.
     pub start_prices: Vec<(String, i64)>,
+    /// `(symbol, tick, lot)` (E8) replacing [`instrument`]'s grid for these symbols (e.g. the
+    /// price and size grid a captured feed's book is on).
+    pub grids: Vec<(String, i64, i64)>,
     /// Each account holds 1 to `positions_per_account` positions (uniform) instead of exactly
     /// that many.
     pub varied_positions: bool,
@@ -101,6 +104,7 @@ impl Default for GenConfig {
             insurance_fund_e8: 1_000_000 * E8,
             liquidation_fee_rate_e8: E8 / 200,
             start_prices: Vec::new(),
+            grids: Vec::new(),
             varied_positions: false,
             safe_leverage: (2, 8),
             long_leverage: (10, 100),
@@ -124,6 +128,10 @@ impl GenConfig {
     /// The instrument of `symbol` with this configuration's start price, if it gives one.
     pub fn instrument(&self, symbol: &str) -> SynthInstrument {
         let mut i = instrument(symbol);
+        if let Some(&(_, tick, lot)) = self.grids.iter().find(|(s, _, _)| s == symbol) {
+            i.tick = tick.max(1);
+            i.lot = lot.max(1);
+        }
         if let Some((_, p)) = self.start_prices.iter().find(|(s, _)| s == symbol) {
             i.start_price = round_to(*p, i.tick).max(i.tick);
         }
@@ -186,31 +194,48 @@ pub fn symbols(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Binance-like bracket table: (notional cap, max leverage, maintenance rate), in the margin
-/// asset (quote for linear; BTC for the inverse, caps in coin).
-const LINEAR_BRACKETS: [(Option<i64>, &str, &str); 7] = [
-    (Some(50_000), "125", "0.004"),
-    (Some(250_000), "100", "0.005"),
-    (Some(1_000_000), "50", "0.01"),
-    (Some(10_000_000), "20", "0.025"),
-    (Some(20_000_000), "10", "0.05"),
-    (Some(50_000_000), "5", "0.1"),
-    (None, "4", "0.125"),
+/// Binance-like bracket table: (max leverage, maintenance rate) per bracket, with the notional
+/// caps in the margin asset: quote for the linear instruments, BTC for the inverse one.
+const BRACKETS: [(&str, &str); 7] = [
+    ("125", "0.004"),
+    ("100", "0.005"),
+    ("50", "0.01"),
+    ("20", "0.025"),
+    ("10", "0.05"),
+    ("5", "0.1"),
+    ("4", "0.125"),
 ];
-const INVERSE_BRACKETS: [(Option<i64>, &str, &str); 7] = [
-    (Some(5), "125", "0.004"),
-    (Some(10), "100", "0.005"),
-    (Some(20), "50", "0.01"),
-    (Some(50), "20", "0.025"),
-    (Some(100), "10", "0.05"),
-    (Some(200), "5", "0.1"),
-    (None, "4", "0.125"),
+const LINEAR_CAPS: [Option<i64>; 7] = [
+    Some(50_000),
+    Some(250_000),
+    Some(1_000_000),
+    Some(10_000_000),
+    Some(20_000_000),
+    Some(50_000_000),
+    None,
+];
+const INVERSE_CAPS: [Option<i64>; 7] = [
+    Some(5),
+    Some(10),
+    Some(20),
+    Some(50),
+    Some(100),
+    Some(200),
+    None,
 ];
 
+/// The bracket table of the linear (`false`) or inverse (`true`) instruments: (notional cap,
+/// max leverage, maintenance rate).
+fn brackets(inverse: bool) -> impl Iterator<Item = (Option<i64>, &'static str, &'static str)> {
+    let caps = if inverse { INVERSE_CAPS } else { LINEAR_CAPS };
+    caps.into_iter()
+        .zip(BRACKETS)
+        .map(|(cap, (lev, mmr))| (cap, lev, mmr))
+}
+
 /// The bracket table's maximum leverage for a position of `notional` (E8, margin asset).
-fn max_leverage(table: &[(Option<i64>, &str, &str)], notional: i64) -> i64 {
-    table
-        .iter()
+fn max_leverage(inverse: bool, notional: i64) -> i64 {
+    brackets(inverse)
         .find(|(cap, _, _)| cap.is_none_or(|c| notional <= c.saturating_mul(E8)))
         .and_then(|(_, lev, _)| lev.parse().ok())
         .unwrap_or(1)
@@ -321,12 +346,7 @@ pub fn instruments_toml(cfg: &GenConfig) -> String {
             format_e8(i.start_price),
             format_e8(cfg.liquidation_fee_rate_e8)
         );
-        let table = if inverse {
-            &INVERSE_BRACKETS
-        } else {
-            &LINEAR_BRACKETS
-        };
-        for (cap, lev, mmr) in table {
+        for (cap, lev, mmr) in brackets(inverse) {
             s.push_str("\n  [[instrument.bracket]]\n");
             if let Some(c) = cap {
                 let _ = writeln!(s, "  notional_cap = \"{c}\"");
@@ -470,12 +490,7 @@ pub fn write_snapshot(cfg: &GenConfig, dir: &Path) -> Result<GenSummary, GenErro
                 i128::from(qty) * i128::from(entry) / i128::from(E8)
             };
             let value = i64::try_from(value).unwrap_or(i64::MAX);
-            let table: &[_] = if inv {
-                &INVERSE_BRACKETS
-            } else {
-                &LINEAR_BRACKETS
-            };
-            let lev = lev.min(max_leverage(table, value));
+            let lev = lev.min(max_leverage(inv, value));
             let margin = value / lev + 1;
             let signed = if long { qty } else { -qty };
             sum.positions += 1;

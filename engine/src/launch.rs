@@ -305,6 +305,9 @@ fn send_term(pid: libc::pid_t) {
 /// or `CAP_SYS_NICE`); for anyone else the request fails silently and they run at nice 0.
 pub const PIPELINE_NICE: i32 = -10;
 
+/// [`PIPELINE_NICE`] as written to `/proc/self/autogroup`.
+const AUTOGROUP_NICE: &[u8] = b"-10";
+
 /// Makes `cmd`'s process run only on `cpus` (ids at or above `CPU_SETSIZE` are ignored; an
 /// empty set leaves the affinity alone) at nice value `nice`. A failure to set either is not an
 /// error: the process runs unrestricted or at its inherited priority.
@@ -334,6 +337,30 @@ fn restrict_to(cmd: &mut Command, cpus: &[usize], nice: i32) {
         // calling (child) process.
         unsafe {
             libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+        }
+        // With autogroup scheduling (the default on desktop and many server kernels) a task's
+        // nice value only ranks it within its session's group, and each session's group gets an
+        // equal share of a CPU: a build in another session then takes most of the risk
+        // thread's CPU whatever its nice value. So each placed process starts its own session
+        // (its own group) and gives that group the same nice value.
+        // SAFETY: `setsid` is a plain system call with no arguments; it fails harmlessly (the
+        // child stays in the parent's session) if the child already leads a process group.
+        unsafe {
+            libc::setsid();
+        }
+        // SAFETY: `open` is an async-signal-safe system call; the path is a NUL-terminated
+        // static string.
+        let fd = unsafe { libc::open(c"/proc/self/autogroup".as_ptr(), libc::O_WRONLY) };
+        if fd >= 0 {
+            // SAFETY: `fd` is the descriptor just opened; `AUTOGROUP_NICE` is a static byte
+            // string whose length is passed with it.
+            unsafe {
+                libc::write(fd, AUTOGROUP_NICE.as_ptr().cast(), AUTOGROUP_NICE.len());
+            }
+            // SAFETY: `fd` is open and owned here; it is closed once.
+            unsafe {
+                libc::close(fd);
+            }
         }
         Ok(())
     };
@@ -501,14 +528,18 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "2".into(),
         "--quiet".into(),
     ]);
-    let mut feed = Child::spawn_on(
+    // Starts one process and waits for the ring it creates (failing early if it exits first).
+    let start = |name: &str, args: &[String], cpus: Option<&[usize]>, creates: &Path| {
+        let mut c = Child::spawn_on(name, &spec.exe, args, &spec.log_dir, cpus)?;
+        wait_for_path(creates, left(), Some(&mut c))?;
+        Ok::<_, LaunchError>(c)
+    };
+    let feed = start(
         "feed-handler",
-        &spec.exe,
         &feed_args,
-        &spec.log_dir,
         spec.feed_cpus.as_deref(),
+        &rings.md,
     )?;
-    wait_for_path(&rings.md, left(), Some(&mut feed))?;
     // Venue: reads md from the start, creates the acct ring, waits for the order ring.
     let venue_args = vec![
         "venue".to_owned(),
@@ -521,14 +552,12 @@ pub fn run_pipeline(spec: &PipelineSpec, rings: &RingSet) -> Result<PipelineOutp
         "--instruments".into(),
         spec.instruments.to_string(),
     ];
-    let mut venue = Child::spawn_on(
+    let venue = start(
         "venue",
-        &spec.exe,
         &venue_args,
-        &spec.log_dir,
         spec.venue_cpus.as_deref(),
+        &rings.acct,
     )?;
-    wait_for_path(&rings.acct, left(), Some(&mut venue))?;
     let mut engine_args = vec![
         "run".to_owned(),
         "--md-ring".into(),
@@ -754,6 +783,18 @@ fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
         return Err(format!("{}: the capture holds no record", path.display()));
     }
     let mut prices: Vec<Option<(u8, i64)>> = vec![None; header.symbols.len()];
+    // The grids the capture's book and trades are on (greatest common divisors of their prices
+    // and sizes): the generated instruments use them, so every fill the venue makes from the
+    // captured book is on the engine's lot grid.
+    let mut grids: Vec<(i64, i64)> = vec![(0, 0); header.symbols.len()];
+    for m in &msgs {
+        if matches!(m.kind(), Some(MsgKind::BookLevel | MsgKind::Trade)) {
+            if let Some(g) = grids.get_mut(usize::from(m.instrument)) {
+                g.0 = gcd(g.0, m.body[0]);
+                g.1 = gcd(g.1, m.body[1]);
+            }
+        }
+    }
     for m in &msgs {
         let rank = match m.kind() {
             Some(MsgKind::MarkPrice) => 0,
@@ -781,6 +822,13 @@ fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
             }
         }
     }
+    accounts.grids = header
+        .symbols
+        .iter()
+        .zip(&grids)
+        .filter(|(_, g)| g.0 > 0 && g.1 > 0)
+        .map(|(sym, g)| (sym.clone(), g.0, g.1))
+        .collect();
     accounts.positions_per_account = accounts
         .positions_per_account
         .min(header.symbols.len() as u32);
@@ -801,6 +849,15 @@ fn captured_feed(r: &SyntheticRun, path: &Path) -> Result<Feed, String> {
         feed.display().to_string(),
     ];
     Ok((snapshot, msgs, feed_args, header.symbols.len()))
+}
+
+/// Greatest common divisor of `|a|` and `|b|` (`gcd(0, x) = |x|`).
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(i64::MAX)
 }
 
 /// Runs `r` (see [`SyntheticRun`]); the rings are removed whatever happens.

@@ -19,13 +19,16 @@ use crate::latency::plot::{
 use crate::latency::report::format_table;
 use crate::latency::{new_histogram, Stage};
 
+/// One reporting interval of a stage: `(start s, p50, p99, max)` (ns).
+pub type Interval = (f64, u64, u64, u64);
+
 /// The histograms of one run, read back from its `.hlog`.
 #[derive(Debug, Clone, Default)]
 pub struct RunLatency {
     /// Whole-run histogram per stage name (pipeline order for the known stages).
     pub total: BTreeMap<String, Histogram<u64>>,
-    /// Per stage: `(interval start s, p50, p99, max)` of every interval.
-    pub intervals: BTreeMap<String, Vec<(f64, u64, u64, u64)>>,
+    /// Per stage: every interval's summary.
+    pub intervals: BTreeMap<String, Vec<Interval>>,
 }
 
 impl RunLatency {
@@ -76,29 +79,47 @@ impl RunLatency {
         format_table(self.stages().into_iter().map(|n| (n, &self.total[n])))
     }
 
-    /// `stage` over time: one line per reporting interval with its p50, p99 and max in µs, so a
-    /// reader sees at once whether the engine kept up (flat) or fell behind the feed (rising).
-    pub fn over_time(&self, stage: Stage) -> String {
+    /// `stages` over time: one line per reporting interval with each stage's p50, p99 and max in
+    /// µs (blank where a stage has no sample in the interval), so a reader sees at once whether
+    /// the engine kept up (flat) or fell behind the feed (rising).
+    pub fn over_time(&self, stages: &[Stage]) -> String {
         let mut s = String::new();
-        let Some(iv) = self.intervals.get(stage.name()) else {
+        let series: Vec<(&str, &Vec<Interval>)> = stages
+            .iter()
+            .filter_map(|st| self.intervals.get(st.name()).map(|v| (st.name(), v)))
+            .collect();
+        let mut starts: Vec<f64> = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|x| x.0))
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        starts.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+        let Some(&t0) = starts.first() else {
             return s;
         };
-        let t0 = iv.first().map_or(0.0, |x| x.0);
-        let _ = writeln!(
-            s,
-            "{:>8} {:>10} {:>10} {:>10}",
-            "t (s)", "p50 µs", "p99 µs", "max µs"
-        );
-        for &(t, p50, p99, max) in iv {
-            let us = |v: u64| v as f64 / 1e3;
-            let _ = writeln!(
-                s,
-                "{:>8.2} {:>10.1} {:>10.1} {:>10.1}",
-                t - t0,
-                us(p50),
-                us(p99),
-                us(max)
-            );
+        let _ = write!(s, "{:>8}", "t (s)");
+        for (name, _) in &series {
+            let _ = write!(s, " | {:>28}", format!("{name} p50 / p99 / max µs"));
+        }
+        s.push('\n');
+        for t in starts {
+            let _ = write!(s, "{:>8.2}", t - t0);
+            for (_, v) in &series {
+                match v.iter().find(|x| (x.0 - t).abs() < 1e-6) {
+                    Some(&(_, p50, p99, max)) => {
+                        let us = |v: u64| v as f64 / 1e3;
+                        let _ = write!(
+                            s,
+                            " | {:>28}",
+                            format!("{:.1} / {:.1} / {:.1}", us(p50), us(p99), us(max))
+                        );
+                    }
+                    None => {
+                        let _ = write!(s, " | {:>28}", "");
+                    }
+                }
+            }
+            s.push('\n');
         }
         s
     }

@@ -44,6 +44,10 @@ fn quick_demo_writes_the_report_and_liquidates() {
     assert!(stdout.contains("== accounting check"), "{stdout}");
     assert!(stdout.contains("| verdict | conserved"), "{stdout}");
     assert!(stdout.contains("(residual 0 E8 units"), "{stdout}");
+    assert!(
+        !stdout.contains("account events the engine refused"),
+        "{stdout}"
+    );
     // Every order is reproduced unless the engine reacted to something the journal does not
     // keep (a stale producer heartbeat or lost md records on an overloaded machine).
     if healthy(&stdout) {
@@ -160,6 +164,8 @@ fn captured_feed_runs_end_to_end_and_is_conserved() {
     );
     let a = r.audit.unwrap();
     assert!(a.conserved(), "{}", a.table());
+    // The instruments are on the capture's grid: the engine applied every fill.
+    assert_eq!(a.events_refused, 0, "{}", a.table());
     if healthy(&r.engine_summary) {
         assert!(a.passed(), "{}\n{}", a.table(), r.engine_summary);
     }
