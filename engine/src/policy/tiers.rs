@@ -212,6 +212,14 @@ fn slack_parts(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> Sl
     }
 }
 
+/// A non-negative `i64` as `u128` (zero-extended: `as u128` on an `i64` sign-extends, which
+/// turns each product into a full signed 128-bit multiplication).
+#[inline(always)]
+fn wide(v: i64) -> u128 {
+    debug_assert!(v >= 0);
+    u128::from(v as u64)
+}
+
 /// [`slack_parts`] for a linear contract, with unsigned products and divisions where the signs
 /// are known (`0 < x < Q`, mark and limit positive, `sign = ±1`, rates not negative: checked by
 /// the caller or here). Returns `None` wherever its result could differ from [`slack_parts`]
@@ -222,19 +230,19 @@ fn slack_linear(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> O
         return None;
     }
     // Maintenance of the rest: notional ⌈(Q − x)·m⌉, then its bracket's ⌈N·MMR⌉ − cum.
-    let n = ceil_e8_u((p.abs_qty - x) as u128 * p.mark as u128)?;
+    let n = ceil_e8_u(wide(p.abs_qty - x) * wide(p.mark))?;
     let n = i64::try_from(n).ok()?;
     let t = spec.bracket_of(n);
     let b = spec.bracket_at(t);
     if b.mmr < 0 {
         return None;
     }
-    let mm = ceil_e8_u(n as u128 * b.mmr as u128)? as i128 - b.cum as i128;
+    let mm = ceil_e8_u(wide(n) * wide(b.mmr))? as i128 - b.cum as i128;
     let mm_rest = sat(mm.max(0));
     // Loss ⌈s·x·(m − l)⌉: `m − l` cannot overflow with both positive.
     let d = p.mark - p.limit;
     let sd = if p.sign > 0 { d } else { -d };
-    let v = x as u128 * sd.unsigned_abs() as u128;
+    let v = wide(x) * u128::from(sd.unsigned_abs());
     let loss = if sd >= 0 {
         ceil_e8_u(v)? as i128
     } else {
@@ -242,8 +250,8 @@ fn slack_linear(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> O
     };
     let loss = sat(loss);
     // Fee ⌈⌈x·l⌉·rate⌉.
-    let fee_notional = i64::try_from(ceil_e8_u(x as u128 * p.limit as u128)?).ok()?;
-    let fee = i64::try_from(ceil_e8_u(fee_notional as u128 * spec.fee_rate as u128)?).ok()?;
+    let fee_notional = i64::try_from(ceil_e8_u(wide(x) * wide(p.limit))?).ok()?;
+    let fee = i64::try_from(ceil_e8_u(wide(fee_notional) * wide(spec.fee_rate))?).ok()?;
     let need = ceil_div((p.mm_others as i128 + mm_rest as i128) * buf, E8W);
     let raw = p.margin_balance as i128 - loss as i128 - fee as i128 - need;
     Some(Slack {
@@ -277,10 +285,10 @@ fn step_down_fails(spec: &InstrumentSpec, p: &PartialInput, s: &Slack, buf: i128
     if !s.lean || buf < 0 || s.mm_rest >= 1 << 62 {
         return false;
     }
-    let lot = spec.lot as u128;
+    let lot = wide(spec.lot);
     let d = p.mark - p.limit;
     let sd = if p.sign > 0 { d } else { -d };
-    let v = lot * sd.unsigned_abs() as u128;
+    let v = lot * u128::from(sd.unsigned_abs());
     let loss_lot = if sd >= 0 {
         match ceil_e8_u(v) {
             Some(q) => q as i128,
@@ -293,21 +301,22 @@ fn step_down_fails(spec: &InstrumentSpec, p: &PartialInput, s: &Slack, buf: i128
         }
     };
     let Some(fee_lot) =
-        ceil_e8_u(lot * p.limit as u128).and_then(|a| ceil_e8_u(a * spec.fee_rate as u128))
+        ceil_e8_u(lot * wide(p.limit)).and_then(|a| ceil_e8_u(a * wide(spec.fee_rate)))
     else {
         return false;
     };
-    let lot_m = lot * p.mark as u128;
+    let lot_m = lot * wide(p.mark);
     let (Some(n_up), Some(n_dn)) = (ceil_e8_u(lot_m), floor_e8_u(lot_m)) else {
         return false;
     };
     let mm_lot = if s.mm_rest > 0 {
         // The notional at `x` and its bracket (those of `slack_linear`'s evaluation).
         let (n, b) = (s.n_rest, spec.bracket_at(s.t_rest));
-        if n as u128 + n_up > b.cap as u128 || n as u128 + n_up > i64::MAX as u128 {
+        // `n ≤ cap` (its bracket), so `cap ≥ 0`.
+        if wide(n) + n_up > wide(b.cap) || wide(n) + n_up > wide(i64::MAX) {
             return false;
         }
-        match floor_e8_u(n_dn * b.mmr as u128) {
+        match floor_e8_u(n_dn * wide(b.mmr)) {
             Some(m) if m < 1 << 62 => floor_div(m as i128 * buf, E8W),
             _ => return false,
         }
