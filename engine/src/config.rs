@@ -535,7 +535,7 @@ impl Config {
         } else {
             format!("{origin} + command-line overrides")
         };
-        let cfg = Self::from_table(value, &origin)?;
+        let cfg = Self::from_table(value, &origin).map_err(|e| name_override_key(e, overrides))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -610,6 +610,25 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+}
+
+/// An unknown key given with `--set` is reported by the parser without its table (the overrides
+/// are parsed as generated text): add the key path as it was given.
+fn name_override_key(e: ConfigError, overrides: &[String]) -> ConfigError {
+    let ConfigError::Parse { origin, message } = e else {
+        return e;
+    };
+    for arg in overrides {
+        let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k).trim();
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if message.contains(&format!("unknown field `{last}`")) {
+            return ConfigError::Parse {
+                origin,
+                message: format!("{message}\nkey path: {key}"),
+            };
+        }
+    }
+    ConfigError::Parse { origin, message }
 }
 
 /// Applies one `a.b.c=value` override to a TOML table.
@@ -753,7 +772,10 @@ mod tests {
         assert!(cfg.to_toml().contains("budget_notional = 250000"));
         // unknown keys and bad values name the key path
         let err = Config::load(None, &["policy.max_slipage_bps=5".into()]).unwrap_err();
-        assert!(err.to_string().contains("max_slipage_bps"), "{err}");
+        assert!(
+            err.to_string().contains("key path: policy.max_slipage_bps"),
+            "{err}"
+        );
         let err = Config::from_toml("[policy]\nbogus = 1\n", "h.toml").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("bogus") && msg.contains("h.toml"), "{msg}");
