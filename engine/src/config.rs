@@ -47,8 +47,24 @@
 //! heartbeat_timeout_ms = 2000
 //! oracle_stale_ms = 5000
 //!
-//! [policy]                            # opaque: defined by the liquidation policy
+//! [policy]                            # the liquidation policy (crate::policy::PolicyConfig)
+//! cancel_first = true                 # cancel-all before the first order of an episode
+//! ack_timeout_ms = 1000               # an order unacknowledged this long is given up
+//! max_slippage_bps = 20               # limit price / VWAP bound vs the mark
+//! partial_buffer_bps = 1000           # a partial restores MB ≥ (1 + buffer)·MM
+//! full_threshold_bps = 5000           # full liquidation when MB ≤ threshold·MM
+//! full_retries = 0                    # short full orders before the backstop
+//! max_index_age_ms = 5000             # pause when the index is older
+//! mark_index_band_bps = 500           # pause when |mark − index| exceeds this of the index
+//! breaker_band_bps = 1000             # circuit breaker: mark range in the window
+//! breaker_window_ms = 1000
+//! breaker_confirm_ms = 1000
+//! budget_notional = 0                 # per instrument and window, whole units; 0 = no budget
+//! budget_window_ms = 1000
 //! ```
+//!
+//! `[policy]` rates are integer basis points (exact at the policy's E8 scale) and its times
+//! milliseconds of record time; [`PolicyToml::to_policy_config`] converts and range-checks them.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -108,8 +124,123 @@ pub struct Config {
     pub health: HealthConfig,
     /// The in-process decision queue.
     pub queue: QueueConfig,
-    /// Liquidation-policy parameters; opaque here, interpreted by [`crate::policy`].
-    pub policy: toml::Table,
+    /// The liquidation policy's parameters.
+    pub policy: PolicyToml,
+}
+
+/// The `[policy]` table: the liquidation policy's parameters ([`crate::policy::PolicyConfig`])
+/// in whole basis points and milliseconds. The defaults are `PolicyConfig::default()`'s.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyToml {
+    /// Send a cancel-all before the first liquidation order of an episode.
+    pub cancel_first: bool,
+    /// How long an order may stay unacknowledged before it is given up, ms of record time.
+    pub ack_timeout_ms: u64,
+    /// Slippage bound σ of the limit price (and so of the VWAP) vs the mark, bps.
+    pub max_slippage_bps: u32,
+    /// A partial restores the margin balance to `(1 + buffer)·MM`, bps.
+    pub partial_buffer_bps: u32,
+    /// Full liquidation when `MB ≤ threshold·MM`, bps.
+    pub full_threshold_bps: u32,
+    /// Full orders of an episode that may come back short before the backstop.
+    pub full_retries: u8,
+    /// Liquidations pause when the index is older than this, ms.
+    pub max_index_age_ms: u64,
+    /// Liquidations pause when the mark deviates from the index by more than this, bps.
+    pub mark_index_band_bps: u32,
+    /// Circuit breaker: a mark range wider than this within the window trips it, bps.
+    pub breaker_band_bps: u32,
+    /// Circuit breaker: the window the range is measured over, ms.
+    pub breaker_window_ms: u64,
+    /// Circuit breaker: confirmation wait after tripping, ms.
+    pub breaker_confirm_ms: u64,
+    /// Notional of liquidation orders per instrument and window, whole units of the
+    /// instrument's margin asset; 0 = no budget.
+    pub budget_notional: u64,
+    /// The budget's window, ms.
+    pub budget_window_ms: u64,
+}
+
+impl Default for PolicyToml {
+    fn default() -> Self {
+        let c = crate::policy::PolicyConfig::default();
+        let bps = |rate: i64| u32::try_from(rate / BPS_E8).unwrap_or(u32::MAX);
+        let ms = |ns: i64| u64::try_from(ns / 1_000_000).unwrap_or(0);
+        Self {
+            cancel_first: c.cancel_first,
+            ack_timeout_ms: ms(c.ack_timeout_ns),
+            max_slippage_bps: bps(c.tiers.slippage),
+            partial_buffer_bps: bps(c.tiers.buffer),
+            full_threshold_bps: bps(c.tiers.full_threshold),
+            full_retries: c.tiers.full_retries,
+            max_index_age_ms: ms(c.guard.max_index_age_ns),
+            mark_index_band_bps: bps(c.guard.deviation_band),
+            breaker_band_bps: bps(c.guard.breaker_band),
+            breaker_window_ms: ms(c.guard.breaker_window_ns),
+            breaker_confirm_ms: ms(c.guard.breaker_confirm_ns),
+            budget_notional: 0,
+            budget_window_ms: ms(c.guard.budget_window_ns),
+        }
+    }
+}
+
+/// One basis point as an E8 rate.
+const BPS_E8: i64 = 10_000;
+
+impl PolicyToml {
+    /// The policy configuration, or an error naming the `policy.` key that is out of range.
+    pub fn to_policy_config(&self) -> Result<crate::policy::PolicyConfig, ConfigError> {
+        let bad = |key: &str, v: &dyn std::fmt::Display, why: &str| {
+            ConfigError::Invalid(format!("policy.{key} = {v}: {why}"))
+        };
+        let ns = |key: &str, ms: u64| {
+            i64::try_from(ms)
+                .ok()
+                .and_then(|v| v.checked_mul(1_000_000))
+                .filter(|&v| v > 0)
+                .ok_or_else(|| bad(key, &ms, "must be positive and at most 9.2e12 ms"))
+        };
+        let rate = |bps: u32| i64::from(bps) * BPS_E8;
+        if self.max_slippage_bps >= 10_000 {
+            return Err(bad(
+                "max_slippage_bps",
+                &self.max_slippage_bps,
+                "must be below 10000 (100%)",
+            ));
+        }
+        if self.full_threshold_bps > 10_000 {
+            return Err(bad(
+                "full_threshold_bps",
+                &self.full_threshold_bps,
+                "must be at most 10000 (100% of maintenance)",
+            ));
+        }
+        let budget_notional = match self.budget_notional {
+            0 => i64::MAX,
+            n => i64::try_from(n)
+                .ok()
+                .and_then(|v| v.checked_mul(hotrisk_feed::fixed::E8))
+                .ok_or_else(|| bad("budget_notional", &n, "too large for the E8 scale"))?,
+        };
+        let mut c = crate::policy::PolicyConfig {
+            cancel_first: self.cancel_first,
+            ack_timeout_ns: ns("ack_timeout_ms", self.ack_timeout_ms)?,
+            ..Default::default()
+        };
+        c.tiers.slippage = rate(self.max_slippage_bps);
+        c.tiers.buffer = rate(self.partial_buffer_bps);
+        c.tiers.full_threshold = rate(self.full_threshold_bps);
+        c.tiers.full_retries = self.full_retries;
+        c.guard.max_index_age_ns = ns("max_index_age_ms", self.max_index_age_ms)?;
+        c.guard.deviation_band = rate(self.mark_index_band_bps);
+        c.guard.breaker_band = rate(self.breaker_band_bps);
+        c.guard.breaker_window_ns = ns("breaker_window_ms", self.breaker_window_ms)?;
+        c.guard.breaker_confirm_ns = ns("breaker_confirm_ms", self.breaker_confirm_ms)?;
+        c.guard.budget_notional = budget_notional;
+        c.guard.budget_window_ns = ns("budget_window_ms", self.budget_window_ms)?;
+        Ok(c)
+    }
 }
 
 /// Ring paths and the order ring's size.
@@ -416,7 +547,7 @@ impl Config {
         } else {
             format!("{origin} + command-line overrides")
         };
-        let cfg = Self::from_table(value, &origin)?;
+        let cfg = Self::from_table(value, &origin).map_err(|e| name_override_key(e, overrides))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -478,6 +609,7 @@ impl Config {
                 "latency.interval_ms must be positive".into(),
             ));
         }
+        self.policy.to_policy_config()?;
         if self.journal.capacity == 0 {
             return Err(ConfigError::Invalid(
                 "journal.capacity must be positive".into(),
@@ -490,6 +622,25 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+}
+
+/// An unknown key given with `--set` is reported by the parser without its table (the overrides
+/// are parsed as generated text): add the key path as it was given.
+fn name_override_key(e: ConfigError, overrides: &[String]) -> ConfigError {
+    let ConfigError::Parse { origin, message } = e else {
+        return e;
+    };
+    for arg in overrides {
+        let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k).trim();
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if message.contains(&format!("unknown field `{last}`")) {
+            return ConfigError::Parse {
+                origin,
+                message: format!("{message}\nkey path: {key}"),
+            };
+        }
+    }
+    ConfigError::Parse { origin, message }
 }
 
 /// Applies one `a.b.c=value` override to a TOML table.
@@ -564,6 +715,13 @@ mod tests {
             "[threads]\nrisk_core = 3\n[policy]\nmax_slippage_bps = 50\n",
         )
         .unwrap();
+        let cfg = Config::load(Some(&p), &[]).unwrap();
+        assert_eq!(cfg.policy.max_slippage_bps, 50);
+        std::fs::write(
+            &p,
+            "[threads]\nrisk_core = 3\n[policy]\nmax_slippage_bps = 50\n",
+        )
+        .unwrap();
         let cfg = Config::load(
             Some(&p),
             &[
@@ -582,9 +740,10 @@ mod tests {
         assert_eq!(cfg2.threads.risk_core, None);
         assert_eq!(Config::from_toml(&cfg2.to_toml(), "printed").unwrap(), cfg2);
         assert!(Config::load(None, &["threads.risk_core=\"two\"".into()]).is_err());
+        assert_eq!(cfg.policy.max_slippage_bps, 75);
         assert_eq!(
-            cfg.policy.get("max_slippage_bps"),
-            Some(&toml::Value::Integer(75))
+            cfg.policy.to_policy_config().unwrap().tiers.slippage,
+            750_000
         );
         let err = Config::load(Some(&p), &["threads.nope=1".into()]).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
@@ -592,5 +751,51 @@ mod tests {
         assert!(err.to_string().contains("KEY=VALUE"), "{err}");
         let err = Config::load(None, &["queue.capacity=1000".into()]).unwrap_err();
         assert!(err.to_string().contains("power of two"), "{err}");
+    }
+
+    #[test]
+    fn policy_table_is_typed_printed_and_checked() {
+        // defaults are the policy's
+        let d = Config::default();
+        assert_eq!(
+            d.policy.to_policy_config().unwrap(),
+            crate::policy::PolicyConfig::default()
+        );
+        let printed = d.to_toml();
+        assert!(printed.contains("[policy]"), "{printed}");
+        assert!(printed.contains("max_slippage_bps = 20"), "{printed}");
+        assert_eq!(Config::from_toml(&printed, "printed").unwrap(), d);
+        // overrides reach every key
+        let cfg = Config::load(
+            None,
+            &[
+                "policy.cancel_first=false".into(),
+                "policy.budget_notional=250000".into(),
+                "policy.ack_timeout_ms=20".into(),
+                "policy.partial_buffer_bps=500".into(),
+            ],
+        )
+        .unwrap();
+        let c = cfg.policy.to_policy_config().unwrap();
+        assert!(!c.cancel_first);
+        assert_eq!(c.guard.budget_notional, 250_000 * hotrisk_feed::fixed::E8);
+        assert_eq!(c.ack_timeout_ns, 20_000_000);
+        assert_eq!(c.tiers.buffer, hotrisk_feed::fixed::E8 / 20);
+        assert!(cfg.to_toml().contains("budget_notional = 250000"));
+        // unknown keys and bad values name the key path
+        let err = Config::load(None, &["policy.max_slipage_bps=5".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("key path: policy.max_slipage_bps"),
+            "{err}"
+        );
+        let err = Config::from_toml("[policy]\nbogus = 1\n", "h.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("bogus") && msg.contains("h.toml"), "{msg}");
+        let err = Config::load(None, &["policy.max_slippage_bps=10000".into()]).unwrap_err();
+        assert!(err.to_string().contains("policy.max_slippage_bps"), "{err}");
+        let err = Config::load(None, &["policy.ack_timeout_ms=0".into()]).unwrap_err();
+        assert!(err.to_string().contains("policy.ack_timeout_ms"), "{err}");
+        let err = Config::load(None, &["policy.full_retries=\"x\"".into()]).unwrap_err();
+        assert!(err.to_string().contains("full_retries"), "{err}");
     }
 }

@@ -48,8 +48,24 @@ pub struct OrderReport {
     pub limit_price: String,
     /// `partial`, `full`, `backstop` or `adl`.
     pub tier: String,
+    /// For the bankrupt account's own `adl` order: the counterparty reductions it is matched
+    /// with, each also listed (tier `adl`) among that account's orders. What they do not take
+    /// goes to the insurance fund. Empty (and omitted) otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counterparties: Vec<CounterpartyReport>,
     /// The liquidation-efficiency metrics of the order (see [`crate::policy::metrics`]).
     pub metrics: crate::policy::scenario::MetricsReport,
+}
+
+/// One ADL counterparty reduction: which account gives up how much, at the bankruptcy price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterpartyReport {
+    /// The counterparty's account id.
+    pub account: u32,
+    /// Quantity reduced (decimal string).
+    pub qty: String,
+    /// The bankruptcy price it closes at (decimal string).
+    pub price: String,
 }
 
 /// One position's figures.
@@ -117,6 +133,9 @@ pub struct FundReport {
     pub before: String,
     /// Balance after backstops.
     pub after: String,
+    /// Bad debt neither the fund nor ADL counterparties could take (no counterparty left and the
+    /// fund exhausted): a loss the venue must socialise outside the engine.
+    pub uncovered_bad_debt: String,
 }
 
 /// Evaluates a scenario (orders left empty).
@@ -249,6 +268,13 @@ impl Report {
                     "  order: {} {} {} @ {} ({})",
                     o.side, o.qty, o.symbol, o.limit_price, o.tier
                 );
+                for c in &o.counterparties {
+                    let _ = writeln!(
+                        s,
+                        "    adl counterparty: account {} gives up {} @ {}",
+                        c.account, c.qty, c.price
+                    );
+                }
             }
         }
         s

@@ -124,8 +124,38 @@ fn orders_and_metrics_in_the_report() {
     assert_eq!(v["insurance_fund"]["before"], "10");
     assert_eq!(v["insurance_fund"]["after"], "0");
     assert_eq!(o2[0]["metrics"]["insurance_fund_change"], "-10");
+    // The reduction is explicit: account 3 gives up 0.05 at the bankruptcy price; the 140 of
+    // the fund's half that the fund's 10 cannot pay is uncovered.
+    assert_eq!(
+        o2[0]["counterparties"],
+        serde_json::json!([{"account": 3, "qty": "0.05", "price": "46000"}])
+    );
+    assert!(o3[0].get("counterparties").is_none());
+    assert_eq!(o3[0]["limit_price"], "46000");
+    assert_eq!(v["insurance_fund"]["uncovered_bad_debt"], "140");
     // The table shows them too.
-    assert!(report
-        .to_table()
-        .contains("order: buy 0.1 BTCUSDT @ 46000 (adl)"));
+    let table = report.to_table();
+    assert!(table.contains("order: buy 0.1 BTCUSDT @ 46000 (adl)"));
+    assert!(table.contains("adl counterparty: account 3 gives up 0.05 @ 46000"));
+}
+
+#[test]
+fn without_counterparties_there_is_no_adl_order_and_the_loss_is_uncovered() {
+    // The same scenario without account 3: nobody holds the opposite side.
+    let cut = SCENARIO.find("[[account]]\nid = 3").unwrap();
+    let s = Scenario::parse(Path::new("policy.toml"), &SCENARIO[..cut]).unwrap();
+    let report = risk::evaluate(&s).unwrap();
+    let v: Value = serde_json::from_str(&report.to_json()).unwrap();
+    let o2 = v["accounts"][1]["orders"].as_array().unwrap().clone();
+    assert_eq!(o2.len(), 1, "{o2:?}");
+    // The fund takes the position at the bankruptcy price (a backstop, not an ADL to nobody);
+    // of the 300 loss it pays its 10, and 290 is reported as uncovered bad debt.
+    assert_eq!(o2[0]["tier"], "backstop");
+    assert_eq!(o2[0]["limit_price"], "46000");
+    assert_eq!(o2[0]["metrics"]["bad_debt"], "300");
+    assert_eq!(o2[0]["metrics"]["insurance_fund_change"], "-10");
+    assert_eq!(v["insurance_fund"]["after"], "0");
+    assert_eq!(v["insurance_fund"]["uncovered_bad_debt"], "290");
+    let all = report.to_json();
+    assert!(!all.contains("\"adl\""), "{all}");
 }

@@ -43,9 +43,13 @@
 //! for 3 instruments × 60 000 accounts).
 //!
 //! # Cost
-//! `benches/decision.rs` times one decision including a 20-level book walk; see the issue's
-//! report for the numbers on the project machine. The arithmetic is `i128` products with
-//! divisions by the E8 scale done as two 64-bit multiply-shifts ([`spec`]'s `floor_div`).
+//! `benches/decision.rs` times one decision including a 20-level book walk (README: the numbers
+//! on the project machine, and their callgrind instruction counts). The arithmetic is `i128`
+//! products with divisions by the E8 scale done as one or two 64-bit multiply-shifts ([`spec`]'s
+//! `floor_e8`/`ceil_e8`); the partial solve evaluates its exact slack once in the usual case
+//! ([`tiers`]), the book walk is two tight loops specialised by side ([`sizing`]), the parts of the
+//! scope after the fill come from the solve instead of being recomputed, and the spec is read by
+//! reference. [`reference`] keeps the plain versions the fast ones are tested against.
 
 #![forbid(unsafe_code)]
 
@@ -55,6 +59,8 @@ pub mod guards;
 pub mod heap;
 pub mod insurance;
 pub mod metrics;
+#[doc(hidden)]
+pub mod reference;
 pub mod scenario;
 pub mod sizing;
 pub mod spec;
@@ -199,10 +205,6 @@ pub struct Policy {
     fund: InsuranceFund,
     adl: Vec<AdlRanking>,
     waiting: Vec<IndexedHeap>,
-    /// Accounts with an order (or a state) that [`AccountStates::expire`] must see at its
-    /// deadline, keyed by the negated deadline (earliest on top): lets [`Policy::on_time`] skip
-    /// the expiry scan on every record where nothing is due (O(1) instead of O(outstanding)).
-    deadlines: IndexedHeap,
     metrics: Vec<InstrumentMetrics>,
 }
 
@@ -225,7 +227,6 @@ impl Policy {
             waiting: (0..n)
                 .map(|_| IndexedHeap::with_capacity(accounts))
                 .collect(),
-            deadlines: IndexedHeap::with_capacity(accounts),
             metrics: vec![InstrumentMetrics::default(); n],
             specs,
         }
@@ -351,24 +352,11 @@ impl Policy {
     /// account is passed to `reevaluate`.
     ///
     /// Called for every record, so it must not cost O(outstanding orders) each time: the
-    /// earliest pending deadline is kept in a heap, and the expiry pass of [`AccountStates`]
-    /// runs only at a record where at least one deadline has passed (O(1) otherwise). The
-    /// accounts whose deadline passed then leave the heap (O(log n) each).
+    /// deadlines are kept in a heap by [`AccountStates`] (earliest on top), so this is O(1) when
+    /// nothing is due and O(log n) per account whose deadline passed (see
+    /// [`AccountStates::expire`]).
     pub fn on_time(&mut self, now: i64, reevaluate: impl FnMut(u32)) {
-        if !self.deadline_due(now) {
-            return;
-        }
         self.states.expire(now, reevaluate);
-        while self.deadline_due(now) {
-            self.deadlines.pop();
-        }
-    }
-
-    /// Whether the earliest pending deadline is before `now` (the `expire` condition).
-    #[inline]
-    fn deadline_due(&self, now: i64) -> bool {
-        // The key is the negated deadline (never `i64::MIN`, see `emit`): negating it is exact.
-        self.deadlines.peek().is_some_and(|(_, key)| now > -key)
     }
 
     /// The account waiting on `instrument`'s budget with the worst margin ratio, if at least one
@@ -392,10 +380,6 @@ impl Policy {
         let status = AckStatus::from_u8(msg.aux)?;
         let [oid, filled, avg] = msg.body;
         let effect = self.states.ack(msg.account, oid as u64, status, filled)?;
-        if self.states.can_send(msg.account) {
-            // Nothing left for `expire` to do at the order's deadline.
-            self.deadlines.remove(msg.account);
-        }
         let i = effect.instrument as usize;
         let fee = if filled > 0 && avg > 0 && matches!(effect.tier, Tier::Partial | Tier::Full) {
             self.specs[i].liquidation_fee(filled, avg, margin_left)
@@ -475,7 +459,8 @@ impl Policy {
             return Outcome::Sent(Tier::Cancel);
         }
 
-        let spec = self.specs[i];
+        // A reference, not a copy: the spec is ~400 bytes and `emit` comes after its last use.
+        let spec = &self.specs[i];
         let q = pos.qty.unsigned_abs() as i64;
         let bp = spec.bankruptcy_price(sign, q, mark, mb);
         if bp.is_none() && mb <= 0 {
@@ -491,8 +476,7 @@ impl Policy {
                 return self.backstop(input, k, bp, &mut order, m, deadline, out);
             }
         }
-        let Some(limit) = sizing::limit_price(&spec, side, mark, self.cfg.tiers.slippage, bp)
-        else {
+        let Some(limit) = sizing::limit_price(spec, side, mark, self.cfg.tiers.slippage, bp) else {
             return Outcome::Waiting(Wait::Nothing);
         };
         let mm_others = mm - pos.maintenance;
@@ -502,8 +486,8 @@ impl Policy {
         let partial = if full {
             None
         } else {
-            tiers::partial_qty(
-                &spec,
+            tiers::partial_solve(
+                spec,
                 &PartialInput {
                     sign,
                     abs_qty: q,
@@ -516,11 +500,11 @@ impl Policy {
             )
         };
         let (tier, want) = match partial {
-            Some(x) => (Tier::Partial, x),
+            Some(x) => (Tier::Partial, x.qty),
             None => (Tier::Full, q),
         };
         let book = &self.books[i];
-        let sized = sizing::walk(&spec, book.contra(side), side, want, limit, bp);
+        let sized = sizing::walk(spec, book.contra(side), side, want, limit, bp);
 
         // Tiers 3 and 4: the book cannot absorb anything at or better than bankruptcy.
         if let Some(bp) = bp {
@@ -535,7 +519,7 @@ impl Policy {
 
         // Cascade control: the per-instrument notional budget, worst margin ratio first.
         let mut qty = sized.qty;
-        let notional = spec.notional(qty, limit);
+        let mut notional = spec.notional(qty, limit);
         let left = self.guards[i].budget_left(&self.cfg.guard, ts);
         let queued_ahead = self.waiting[i]
             .peek()
@@ -551,15 +535,25 @@ impl Policy {
                 self.metrics[i].budget_waits += 1;
                 return Outcome::Waiting(Wait::Budget);
             }
+            notional = spec.notional(qty, limit);
         }
-        self.waiting[i].remove(account);
-        self.guards[i].spend(spec.notional(qty, limit));
+        if !self.waiting[i].is_empty() {
+            self.waiting[i].remove(account);
+        }
+        self.guards[i].spend(notional);
 
-        let rem = q - qty;
-        let mm_after = mm_others + spec.maintenance(spec.notional(rem, mark));
-        let mb_after = mb
-            - spec.close_loss(sign, qty, mark, limit)
-            - spec.liquidation_fee(qty, limit, i64::MAX);
+        // The scope after a complete fill at the limit: the partial solve has it when the order
+        // is the whole partial (the usual case), otherwise compute it.
+        let (mm_rest, loss, fee) = match partial {
+            Some(x) if x.qty == qty => (x.mm_rest, x.loss, x.fee),
+            _ => (
+                spec.maintenance(spec.notional(q - qty, mark)),
+                spec.close_loss(sign, qty, mark, limit),
+                spec.liquidation_fee(qty, limit, i64::MAX),
+            ),
+        };
+        let mm_after = mm_others + mm_rest;
+        let mb_after = mb - loss - fee;
         m.tier = tier;
         m.slippage_bps = slippage_bps(mark, sized.vwap, side == Side::Sell);
         m.fraction_closed = sat_mul_div(qty, E8, q);
@@ -613,13 +607,15 @@ impl Policy {
             self.emit(order, &m, deadline, out);
             return Outcome::Sent(Tier::Backstop);
         }
-        // ADL: reduce the highest-ranked opposite positions at the bankruptcy price.
-        m.tier = Tier::Adl;
-        order.tier = Tier::Adl as u8;
+        // ADL: reduce the highest-ranked opposite positions at the bankruptcy price. Each
+        // reduction is an explicit order of the counterparty's account (its id, the quantity, the
+        // bankruptcy price), tracked like any order so its ack is matched. A counterparty with an
+        // order of its own outstanding is passed over this time and keeps its rank.
         let account = input.account;
         let mut left = q;
         let mut cp = Order {
             side: tiers::closing_side(-sign) as u8,
+            tier: Tier::Adl as u8,
             ..*order
         };
         let cm = OrderMetrics {
@@ -633,6 +629,8 @@ impl Policy {
             bad_debt: 0,
             fund_change: 0,
         };
+        let mut passed = [(0u32, 0i64); MAX_ADL_PASSED];
+        let mut n_passed = 0;
         let ranking = &mut self.adl[i];
         while left > 0 {
             let heap = ranking.opposite_mut(sign);
@@ -647,6 +645,14 @@ impl Policy {
             if take == 0 {
                 continue;
             }
+            if !self.states.can_send(other) {
+                passed[n_passed] = (other, key);
+                n_passed += 1;
+                if n_passed == MAX_ADL_PASSED {
+                    break;
+                }
+                continue;
+            }
             left -= take;
             if their > take {
                 let rest = (their - take) * (-sign);
@@ -658,6 +664,8 @@ impl Policy {
             cp.qty = take;
             cp.attempt = self.states.next_attempt(other);
             cp.order_id = order_id(other, cp.trigger_seq, cp.attempt);
+            self.states
+                .sent_counterparty(other, cp.order_id, cp.instrument, take, deadline);
             self.metrics[i].adl_count += 1;
             out(
                 cp,
@@ -668,9 +676,14 @@ impl Policy {
                 },
             );
         }
+        for &(other, key) in &passed[..n_passed] {
+            ranking.opposite_mut(sign).upsert(other, key);
+        }
+        let taken = q - left;
         let mut left_loss = 0;
         if left > 0 {
-            // Nobody left to deleverage: the fund covers what it can, the rest is bad debt.
+            // Nobody (left) to deleverage: the fund takes the rest at the bankruptcy price and
+            // covers what it can; what it cannot is uncovered bad debt (written off).
             let part_pnl = spec.realised_pnl(sign, left, price, mark);
             left_loss = (-part_pnl).clamp(0, m.bad_debt);
             let covered = left_loss.min(self.fund.balance().max(0));
@@ -681,8 +694,19 @@ impl Policy {
         // The counterparties closed at the bankruptcy price instead of the mark: they carry the
         // rest of the loss beyond the margin.
         self.metrics[i].socialised += i128::from(m.bad_debt - left_loss);
-        // The bankrupt account's whole position goes at the bankruptcy price: to the ranked
-        // counterparties, and any remainder to the fund.
+        if taken == 0 {
+            // No counterparty at all: ADL cannot execute, and an ADL order would go to nobody.
+            // The position goes to the fund at the bankruptcy price as a backstop whose loss
+            // beyond the fund's balance is reported as uncovered (`written_off`).
+            m.tier = Tier::Backstop;
+            order.tier = Tier::Backstop as u8;
+            self.emit(order, &m, deadline, out);
+            return Outcome::Sent(Tier::Backstop);
+        }
+        // The bankrupt account's whole position goes at the bankruptcy price: `taken` to the
+        // counterparties above, any remainder to the fund.
+        m.tier = Tier::Adl;
+        order.tier = Tier::Adl as u8;
         self.emit(order, &m, deadline, out);
         Outcome::Sent(Tier::Adl)
     }
@@ -706,12 +730,14 @@ impl Policy {
             order.qty,
             deadline,
         );
-        // `saturating_neg` keeps the key above `i64::MIN` (see `deadline_due`).
-        self.deadlines.upsert(account, deadline.saturating_neg());
         self.metrics[order.instrument as usize].record(m, order.qty);
         out(*order, *m);
     }
 }
+
+/// Most ranked counterparties one ADL decision passes over (they have an order of their own
+/// outstanding) before it stops and leaves the rest to the fund: bounds the decision's work.
+const MAX_ADL_PASSED: usize = 16;
 
 /// `a·b/c` rounded down, saturating (`c` is taken as at least 1).
 #[inline]

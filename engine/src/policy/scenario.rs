@@ -5,9 +5,15 @@
 //! snapshot, ranks every position for ADL, then decides for every liquidatable unit (cross part,
 //! then isolated positions) of every account in file order. The insurance fund (`insurance_fund`,
 //! default 0) carries over from one account's backstop to the next, as it would in the engine.
-//! Each decision's own order is then taken as acknowledged (filled, no fee: a snapshot says
-//! nothing about fills), so that an account with several liquidatable units gets an order for
-//! each. Cancel-alls are not listed (the scenario has no resting orders).
+//! Each decision's orders (its own and any ADL counterparty reductions) are then taken as
+//! acknowledged (filled, no fee: a snapshot says nothing about fills), so that an account with
+//! several liquidatable units gets an order for each. Cancel-alls are not listed (the scenario
+//! has no resting orders).
+//!
+//! ADL: an `adl` order of the bankrupt account lists its counterparty reductions (account,
+//! quantity, bankruptcy price); each is also an `adl` order of that counterparty. With no
+//! counterparty at all there is no ADL order (it would go to nobody): the fund takes the position
+//! as a `backstop`, and what it cannot pay is reported as `uncovered_bad_debt`.
 //!
 //! Record time is 0 throughout, so `breach_to_order_ns` is 0. Accounts are numbered densely
 //! inside the policy (any `u32` id works); orders carry the file's ids.
@@ -44,6 +50,8 @@ pub struct ScenarioPolicy {
     pub fund_before: i64,
     /// Insurance fund after the backstops (E8).
     pub fund_after: i64,
+    /// Bad debt nobody covered (E8, summed over instruments).
+    pub uncovered_bad_debt: i64,
 }
 
 /// The metrics of one order as decimal strings (`hotrisk risk --json`).
@@ -159,24 +167,22 @@ pub fn scenario_orders(
                 continue;
             }
             let input = buf.input(dense);
-            let mut own = None;
+            let first = orders.len();
             p.on_breach(&input, TriggerInfo::default(), &mut |o, m| {
                 if o.tier == Tier::Cancel as u8 {
                     return;
                 }
                 let account = scenario.accounts[o.account as usize].id;
-                if o.account == dense {
-                    own = Some(o);
-                }
                 orders.push(ScenarioOrder {
                     account,
                     order: o,
                     metrics: m,
                 });
             });
-            if let Some(o) = own {
+            for so in &orders[first..] {
+                let o = &so.order;
                 let ack = Msg {
-                    account: dense,
+                    account: o.account,
                     body: [o.order_id as i64, o.qty, o.limit_price],
                     ..rec(
                         MsgKind::OrderAck,
@@ -189,10 +195,14 @@ pub fn scenario_orders(
             }
         }
     }
+    let uncovered = (0..scenario.instruments.len())
+        .map(|i| p.metrics(i as u16).written_off)
+        .sum::<i128>();
     Ok(ScenarioPolicy {
         orders,
         fund_before: fund,
         fund_after: p.fund().balance(),
+        uncovered_bad_debt: super::spec::sat(uncovered),
     })
 }
 
@@ -211,14 +221,36 @@ pub fn fill_orders(
             return Some(crate::risk::FundReport {
                 before: dec(scenario.insurance_fund_e8.unwrap_or(0)),
                 after: format!("policy unavailable: {e}"),
+                uncovered_bad_debt: String::new(),
             })
         }
     };
-    for so in &sp.orders {
+    for (k, so) in sp.orders.iter().enumerate() {
+        let o = &so.order;
+        // An own ADL order follows its counterparty reductions (same decision, same trigger,
+        // the opposite side, emitted just before it).
+        let mut counterparties = Vec::new();
+        if o.tier == Tier::Adl as u8 {
+            for c in sp.orders[..k].iter().rev() {
+                let co = &c.order;
+                if co.tier != Tier::Adl as u8
+                    || co.side == o.side
+                    || co.instrument != o.instrument
+                    || co.limit_price != o.limit_price
+                {
+                    break;
+                }
+                counterparties.push(crate::risk::CounterpartyReport {
+                    account: c.account,
+                    qty: dec(co.qty),
+                    price: dec(co.limit_price),
+                });
+            }
+            counterparties.reverse();
+        }
         let Some(a) = accounts.iter_mut().find(|a| a.id == so.account) else {
             continue;
         };
-        let o = &so.order;
         a.orders.push(crate::risk::OrderReport {
             symbol: state
                 .instrument(o.instrument)
@@ -227,11 +259,13 @@ pub fn fill_orders(
             qty: dec(o.qty),
             limit_price: dec(o.limit_price),
             tier: Tier::from_u8(o.tier).map_or("?", Tier::name).to_owned(),
+            counterparties,
             metrics: MetricsReport::of(&so.metrics),
         });
     }
     scenario.insurance_fund_e8.map(|_| crate::risk::FundReport {
         before: dec(sp.fund_before),
         after: dec(sp.fund_after),
+        uncovered_bad_debt: dec(sp.uncovered_bad_debt),
     })
 }

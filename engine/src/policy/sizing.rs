@@ -75,6 +75,12 @@ pub fn limit_price(
 
 /// Walks `levels` (the contra side of an order on `side`) and sizes an order wanting `want`
 /// (> 0) at `limit`. `bankruptcy` bounds the depth measured for the backstop decision.
+///
+/// The walk is two tight loops, one per price bound, specialised by side (see [`walk_within`]):
+/// the levels at or better than the limit (taken, with their cost `Σ price·qty` kept as it goes),
+/// then, only if they were not enough, the levels between the limit and the bankruptcy price
+/// (counted for the backstop decision). When the limit is not at or better than the bankruptcy
+/// price (never the case for [`limit_price`]'s limits) the general walk runs instead.
 #[inline]
 pub fn walk(
     spec: &InstrumentSpec,
@@ -84,23 +90,168 @@ pub fn walk(
     limit: i64,
     bankruptcy: Option<i64>,
 ) -> Sized {
+    match side {
+        Side::Sell => walk_side::<true>(spec, levels, want, limit, bankruptcy),
+        Side::Buy => walk_side::<false>(spec, levels, want, limit, bankruptcy),
+    }
+}
+
+/// `p` is at or better than `bound` for an order on the side `SELL` says.
+#[inline(always)]
+fn within<const SELL: bool>(p: i64, bound: i64) -> bool {
+    if SELL {
+        p >= bound
+    } else {
+        p <= bound
+    }
+}
+
+/// Out of line: the caller is large, and the walk loop wants its registers.
+#[inline(never)]
+fn walk_side<const SELL: bool>(
+    spec: &InstrumentSpec,
+    levels: &BookSide,
+    want: i64,
+    limit: i64,
+    bankruptcy: Option<i64>,
+) -> Sized {
+    let px = levels.prices();
+    let qty = &levels.quantities()[..px.len()];
+    // No bankruptcy price: every level may be counted (the bound is the worst price there is).
+    let bp = bankruptcy.unwrap_or(if SELL { i64::MIN } else { i64::MAX });
+    if want <= 0 || !within::<SELL>(limit, bp) {
+        return walk_general::<SELL>(spec, levels, want, limit, bankruptcy);
+    }
+    // Prices are positive in every level taken (a sell's are at or above a positive limit, a
+    // buy's at or above the best ask), so the cost is summed with unsigned products.
+    let positive = if SELL {
+        limit > 0
+    } else {
+        !matches!(px.first(), Some(&p) if p <= 0)
+    };
+    if !positive {
+        return walk_general::<SELL>(spec, levels, want, limit, bankruptcy);
+    }
+    // Levels at or better than the limit: take until `want` (they are also within `bp`). Whole
+    // levels are taken while `left` exceeds them; the level that completes `want` is the last.
+    // Quantities and prices are positive here, so the products are unsigned 64 × 64 → 128.
+    let mut left = want; // still wanted, > 0 inside the loop
+    let mut cost = 0u128; // Σ price·qty of what is taken
+    let mut last_t = 0i64; // quantity taken at the last level taken (level `i − 1`)
+    let mut i = 0usize;
+    while i < px.len() {
+        let p = px[i];
+        if !within::<SELL>(p, limit) {
+            break;
+        }
+        let q = qty[i];
+        i += 1;
+        if q >= left {
+            cost += u128::from(left as u64) * u128::from(p as u64);
+            last_t = left;
+            left = 0;
+            break;
+        }
+        cost += u128::from(q as u64) * u128::from(p as u64);
+        left -= q;
+    }
+    if left > 0 && i > 0 {
+        last_t = qty[i - 1]; // the whole of the last level was taken
+    }
+    let take = want - left;
+    let last_i = i.saturating_sub(1);
+    let cost = cost as i128;
+    // Then the levels up to the bankruptcy price, counted (capped at `want`), not taken.
+    let mut to_bp = take;
+    if take < want {
+        while i < px.len() && within::<SELL>(px[i], bp) {
+            to_bp = to_bp.saturating_add(qty[i]).min(want);
+            i += 1;
+            if to_bp >= want {
+                break;
+            }
+        }
+    }
+    if bankruptcy.is_none() {
+        to_bp = want;
+    }
+    finish::<SELL>(
+        spec, px, qty, take, cost, last_i, last_t, to_bp, i as u32, limit,
+    )
+}
+
+/// Rounds the taken quantity down to lots and prices it (shared by both walks).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish<const SELL: bool>(
+    spec: &InstrumentSpec,
+    px: &[i64],
+    qty: &[i64],
+    take: i64,
+    cost: i128,
+    last_i: usize,
+    last_t: i64,
+    to_bp: i64,
+    levels: u32,
+    limit: i64,
+) -> Sized {
+    let lots = spec.floor_lot(take);
+    // The sub-lot remainder is not sent: take it back from the worst levels taken.
+    let vwap = if lots > 0 {
+        let mut c = cost;
+        let mut r = take - lots;
+        let mut i = last_i;
+        let mut t = last_t;
+        while r > 0 {
+            let back = r.min(t);
+            c -= back as i128 * px[i] as i128;
+            r -= back;
+            if i == 0 {
+                break;
+            }
+            i -= 1;
+            t = qty[i];
+        }
+        if SELL {
+            sat(floor_div(c, lots as i128))
+        } else {
+            sat(ceil_div(c, lots as i128))
+        }
+    } else {
+        0
+    };
+    Sized {
+        qty: lots,
+        limit_price: limit,
+        vwap,
+        depth_to_bankruptcy: to_bp,
+        levels,
+    }
+}
+
+/// The walk for any bounds: one pass checking both at every level.
+#[cold]
+#[inline(never)]
+fn walk_general<const SELL: bool>(
+    spec: &InstrumentSpec,
+    levels: &BookSide,
+    want: i64,
+    limit: i64,
+    bankruptcy: Option<i64>,
+) -> Sized {
     let px = levels.prices();
     let qty = levels.quantities();
-    let within = |p: i64, bound: i64| match side {
-        Side::Sell => p >= bound,
-        Side::Buy => p <= bound,
-    };
     let mut take = 0i64;
-    let mut cost = 0i128; // Σ price·qty of what is taken
+    let mut cost = 0i128;
     let mut to_bp = 0i64;
     let mut n = 0u32;
     let mut last_i = 0usize; // index of the last level taken from
     let mut last_t = 0i64; // quantity taken there
     for i in 0..px.len() {
         let p = px[i];
-        let in_limit = within(p, limit);
+        let in_limit = within::<SELL>(p, limit);
         let in_bp = match bankruptcy {
-            Some(bp) => within(p, bp),
+            Some(bp) => within::<SELL>(p, bp),
             None => true,
         };
         if !in_bp {
@@ -122,37 +273,7 @@ pub fn walk(
     if bankruptcy.is_none() {
         to_bp = want;
     }
-    let lots = spec.floor_lot(take);
-    // The sub-lot remainder is not sent: take it back from the worst levels taken.
-    let vwap = if lots > 0 {
-        let mut c = cost;
-        let mut r = take - lots;
-        let mut i = last_i;
-        let mut t = last_t;
-        while r > 0 {
-            let back = r.min(t);
-            c -= back as i128 * px[i] as i128;
-            r -= back;
-            if i == 0 {
-                break;
-            }
-            i -= 1;
-            t = qty[i];
-        }
-        match side {
-            Side::Sell => sat(floor_div(c, lots as i128)),
-            Side::Buy => sat(ceil_div(c, lots as i128)),
-        }
-    } else {
-        0
-    };
-    Sized {
-        qty: lots,
-        limit_price: limit,
-        vwap,
-        depth_to_bankruptcy: to_bp,
-        levels: n,
-    }
+    finish::<SELL>(spec, px, qty, take, cost, last_i, last_t, to_bp, n, limit)
 }
 
 #[cfg(test)]

@@ -51,6 +51,51 @@ pub struct InstrumentSpec {
     pub fee_rate: i64,
     brackets: [Bracket; MAX_BRACKETS],
     n_brackets: usize,
+    /// `lot` and `tick` as multiply-shift reciprocals (the decision divides by them).
+    lot_div: DivU64,
+    tick_div: DivU64,
+}
+
+/// Exact unsigned division by a divisor fixed at set-up, as a multiplication and shifts
+/// (Granlund and Montgomery, "Division by invariant integers using multiplication", 1994,
+/// figure 4.1): with `l = ⌈log2 d⌉` and `m = ⌊2^64·(2^l − d)/d⌋ + 1`, every `n < 2^64` has
+/// `⌊n/d⌋ = (t + ((n − t) >> 1)) >> (l − 1)` where `t = ⌊m·n / 2^64⌋`. A hardware 64-bit
+/// division costs 10–90 cycles; this costs a multiplication. `d = 1` is kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DivU64 {
+    d: u64,
+    m: u64,
+    shift: u32,
+}
+
+impl DivU64 {
+    /// The reciprocal of `d` (> 0).
+    pub(crate) fn new(d: u64) -> Self {
+        assert!(d > 0, "division by zero");
+        if d == 1 {
+            return Self { d, m: 0, shift: 0 };
+        }
+        let l = 64 - (d - 1).leading_zeros(); // ⌈log2 d⌉, 1..=64
+        let two_l: u128 = 1 << l;
+        let m = (((two_l - u128::from(d)) << 64) / u128::from(d) + 1) as u64;
+        Self { d, m, shift: l - 1 }
+    }
+
+    /// `⌊n / d⌋`.
+    #[inline(always)]
+    pub(crate) fn div(&self, n: u64) -> u64 {
+        if self.d == 1 {
+            return n;
+        }
+        let t = ((u128::from(self.m) * u128::from(n)) >> 64) as u64;
+        (t + ((n - t) >> 1)) >> self.shift
+    }
+
+    /// `n mod d`.
+    #[inline(always)]
+    pub(crate) fn rem(&self, n: u64) -> u64 {
+        n - self.div(n) * self.d
+    }
 }
 
 /// Why an [`InstrumentSpec`] could not be built.
@@ -100,6 +145,8 @@ impl InstrumentSpec {
             fee_rate,
             brackets: b,
             n_brackets: brackets.len(),
+            lot_div: DivU64::new(lot as u64),
+            tick_div: DivU64::new(tick as u64),
         })
     }
 
@@ -119,7 +166,7 @@ impl InstrumentSpec {
     }
 
     /// Notional of `abs_qty` (≥ 0) at `price` (> 0), rounded up. Linear: `q·p`; inverse: `q·F/p`.
-    #[inline]
+    #[inline(always)]
     pub fn notional(&self, abs_qty: i64, price: i64) -> i64 {
         let v = match self.kind {
             ContractKind::Linear => ceil_div(abs_qty as i128 * price as i128, E8W),
@@ -131,16 +178,28 @@ impl InstrumentSpec {
     }
 
     /// Maintenance margin of a notional: `N·MMR_t − cum_t` (rounded up, never negative).
-    #[inline]
+    #[inline(always)]
     pub fn maintenance(&self, notional: i64) -> i64 {
-        let b = &self.brackets[self.bracket_of(notional)];
+        self.maintenance_in(notional, self.bracket_of(notional))
+    }
+
+    /// [`InstrumentSpec::maintenance`] with the bracket already known (`t == bracket_of(n)`).
+    #[inline(always)]
+    pub(crate) fn maintenance_in(&self, notional: i64, t: usize) -> i64 {
+        let b = &self.brackets[t];
         let mm = ceil_div(notional as i128 * b.mmr as i128, E8W) - b.cum as i128;
         sat(mm.max(0))
     }
 
+    /// Bracket `t` (`t < brackets().len()`).
+    #[inline(always)]
+    pub(crate) fn bracket_at(&self, t: usize) -> &Bracket {
+        &self.brackets[t]
+    }
+
     /// What closing `abs_qty` at `fill` instead of valuing it at `mark` costs the account
     /// (rounded up; negative when the fill is better than the mark). `sign` +1 long, −1 short.
-    #[inline]
+    #[inline(always)]
     pub fn close_loss(&self, sign: i64, abs_qty: i64, mark: i64, fill: i64) -> i64 {
         let q = abs_qty as i128;
         let v = match self.kind {
@@ -164,7 +223,7 @@ impl InstrumentSpec {
 
     /// Liquidation fee on a fill of `abs_qty` at `price`: `rate × filled notional`, rounded up,
     /// capped at `cap` (the margin left above bankruptcy; a negative cap means no fee).
-    #[inline]
+    #[inline(always)]
     pub fn liquidation_fee(&self, abs_qty: i64, price: i64, cap: i64) -> i64 {
         let n = self.notional(abs_qty, price);
         let fee = sat(ceil_div(n as i128 * self.fee_rate as i128, E8W));
@@ -225,28 +284,42 @@ impl InstrumentSpec {
         (bp > 0 && bp <= i64::MAX as i128).then_some(bp as i64)
     }
 
-    /// `price` rounded to the tick: up when `up`, else down.
+    /// `price` rounded to the tick: up when `up`, else down (saturating at the `i64` range).
+    /// One 64-bit remainder `r`: `price − r` is the tick at or below, `price + (tick − r)` the
+    /// one above.
     #[inline]
     pub fn round_tick(&self, price: i64, up: bool) -> i64 {
-        let t = self.tick as i128;
-        let v = if up {
-            ceil_div(price as i128, t)
+        let r = if price >= 0 {
+            self.tick_div.rem(price as u64) as i64
         } else {
-            floor_div(price as i128, t)
+            price.rem_euclid(self.tick)
         };
-        sat(v * t)
+        if r == 0 {
+            price
+        } else if up {
+            price.saturating_add(self.tick - r)
+        } else {
+            price.saturating_sub(r)
+        }
     }
 
     /// `qty` rounded down to whole lots.
     #[inline]
     pub fn floor_lot(&self, qty: i64) -> i64 {
-        qty.max(0) / self.lot * self.lot
+        let q = qty.max(0) as u64;
+        (q - self.lot_div.rem(q)) as i64
     }
 
-    /// `qty` rounded up to whole lots.
+    /// `qty` rounded up to whole lots (saturating).
     #[inline]
     pub fn ceil_lot(&self, qty: i64) -> i64 {
-        sat(ceil_div(qty.max(0) as i128, self.lot as i128) * self.lot as i128)
+        let q = qty.max(0);
+        let r = self.lot_div.rem(q as u64) as i64;
+        if r == 0 {
+            q
+        } else {
+            (q - r).saturating_add(self.lot)
+        }
     }
 }
 
@@ -261,19 +334,36 @@ pub(crate) fn floor_div(a: i128, b: i128) -> i128 {
     if b == E8W {
         return floor_e8(a);
     }
-    floor_div_general(a, b)
-}
-
-#[inline(never)]
-fn floor_div_general(a: i128, b: i128) -> i128 {
+    // Both in `i64` (a ratio of bounded E8 values, a margin ratio, a fraction): one 64-bit
+    // division, inline.
     if let (Ok(a64), Ok(b64)) = (i64::try_from(a), i64::try_from(b)) {
         if b64 > 0 {
             return i128::from(a64.div_euclid(b64));
         }
     }
+    floor_div_general(a, b)
+}
+
+#[inline(never)]
+fn floor_div_general(a: i128, b: i128) -> i128 {
     let m = a.unsigned_abs();
-    if b <= 0 || b >= 1 << 32 || m >> 96 != 0 {
+    if b <= 1 {
         return a.div_euclid(b);
+    }
+    if b >= 1 << 32 || m >> 96 != 0 {
+        // One unsigned 128-bit division (`div_euclid` on `i128` is a quotient and a remainder
+        // call), then the floor adjustment for a negative dividend.
+        let d = b as u128;
+        let q = m / d;
+        let exact = q * d == m;
+        let q = q as i128;
+        return if a >= 0 {
+            q
+        } else if exact {
+            -q
+        } else {
+            -q - 1
+        };
     }
     let d = b as u64;
     let h = (m >> 32) as u64;
@@ -291,28 +381,75 @@ fn floor_div_general(a: i128, b: i128) -> i128 {
     }
 }
 
-/// `⌊a / 10^8⌋`: the same long division with the divisor a constant, so that the two 64-bit
-/// divisions compile to multiplications (a hardware 64-bit `div` costs 30–90 cycles).
+const E8U: u64 = E8 as u64;
+
+/// `⌊m / 10^8⌋`, `None` when `m ≥ 2^96`. Below 2^64 (most products on the decision path: a
+/// maintenance rate times a notional, a buffered requirement, a fee) it is one 64-bit division by
+/// a constant, which compiles to a multiplication; below 2^96 it is long division in base 2^32,
+/// two of them (a hardware 64-bit `div` costs 10–90 cycles, a 128-bit one is a library call).
 #[inline(always)]
-pub(crate) fn floor_e8(a: i128) -> i128 {
-    const D: u64 = E8 as u64;
-    let m = a.unsigned_abs();
-    if m >> 96 != 0 {
-        return floor_e8_wide(a);
+fn div_e8_u96(m: u128) -> Option<u128> {
+    let hi = (m >> 64) as u64;
+    if hi == 0 {
+        return Some(((m as u64) / E8U) as u128);
+    }
+    if hi >> 32 != 0 {
+        return None;
     }
     let h = (m >> 32) as u64;
     let l = (m as u64) & 0xFFFF_FFFF;
-    let (qh, rh) = (h / D, h % D);
+    let qh = h / E8U;
+    let rh = h - qh * E8U;
     let low = (rh << 32) | l;
-    let (ql, rl) = (low / D, low % D);
-    let q = (((qh as u128) << 32) | ql as u128) as i128;
+    Some(((qh as u128) << 32) | (low / E8U) as u128)
+}
+
+/// `⌊a / 10^8⌋`. Non-negative values (the common case: notionals, maintenance, fees) take one
+/// unsigned division; negative ones use `⌊a/D⌋ = −⌊(|a| + D − 1)/D⌋`. Values of 2^96 and
+/// more (never produced by bounded E8 operands) take the general 128-bit division.
+#[inline(always)]
+pub(crate) fn floor_e8(a: i128) -> i128 {
     if a >= 0 {
-        q
-    } else if rl == 0 {
-        -q
+        match div_e8_u96(a as u128) {
+            Some(q) => q as i128,
+            None => floor_e8_wide(a),
+        }
     } else {
-        -q - 1
+        match div_e8_u96(a.unsigned_abs() + (E8U as u128 - 1)) {
+            Some(q) => -(q as i128),
+            None => floor_e8_wide(a),
+        }
     }
+}
+
+/// `⌈a / 10^8⌉`, the mirror of [`floor_e8`]: `⌈a/D⌉ = ⌊(a + D − 1)/D⌋` for `a > 0`,
+/// `−⌊|a|/D⌋` otherwise.
+#[inline(always)]
+pub(crate) fn ceil_e8(a: i128) -> i128 {
+    if a > 0 {
+        match div_e8_u96(a as u128 + (E8U as u128 - 1)) {
+            Some(q) => q as i128,
+            None => ceil_e8_wide(a),
+        }
+    } else {
+        match div_e8_u96(a.unsigned_abs()) {
+            Some(q) => -(q as i128),
+            None => ceil_e8_wide(a),
+        }
+    }
+}
+
+/// `⌈v / 10^8⌉` for an unsigned `v`; `None` when `v + 10^8 − 1 ≥ 2^96` (the caller then takes
+/// its general path).
+#[inline(always)]
+pub(crate) fn ceil_e8_u(v: u128) -> Option<u128> {
+    div_e8_u96(v.checked_add(E8U as u128 - 1)?)
+}
+
+/// `⌊v / 10^8⌋` for an unsigned `v`; `None` when `v ≥ 2^96`.
+#[inline(always)]
+pub(crate) fn floor_e8_u(v: u128) -> Option<u128> {
+    div_e8_u96(v)
 }
 
 #[cold]
@@ -321,9 +458,18 @@ fn floor_e8_wide(a: i128) -> i128 {
     a.div_euclid(E8W)
 }
 
+#[cold]
+#[inline(never)]
+fn ceil_e8_wide(a: i128) -> i128 {
+    -(-a).div_euclid(E8W)
+}
+
 /// `a / b` rounded towards +∞ (`b > 0`).
 #[inline(always)]
 pub(crate) fn ceil_div(a: i128, b: i128) -> i128 {
+    if b == E8W {
+        return ceil_e8(a);
+    }
     -floor_div(-a, b)
 }
 
@@ -417,6 +563,17 @@ mod tests {
             let small = a >> 33;
             proptest::prop_assert_eq!(floor_div(small, E8W), small.div_euclid(E8W));
             proptest::prop_assert_eq!(ceil_div(small, E8W), -(-small).div_euclid(E8W));
+        }
+
+        #[test]
+        fn invariant_division_is_exact(n in proptest::num::u64::ANY, d in 1u64.., small in 1u64..100_000_000_000, k in 0u32..64) {
+            for d in [d, small, 1u64 << k, (1u64 << k).max(2) - 1, (1u64 << k) + 1, E8 as u64] {
+                let v = DivU64::new(d);
+                for n in [n, n >> k, u64::MAX, 0, d, d.wrapping_mul(n >> 40), d.saturating_sub(1)] {
+                    proptest::prop_assert_eq!(v.div(n), n / d, "{} / {}", n, d);
+                    proptest::prop_assert_eq!(v.rem(n), n % d);
+                }
+            }
         }
 
         #[test]

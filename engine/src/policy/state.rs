@@ -28,13 +28,27 @@
 //!   answers.
 //! - Recovery (the margin core says the account is above maintenance again) resets the cancel and
 //!   partial-failure flags.
+//! - An ADL **counterparty** reduction (the opposite side of a bankrupt position, closed at the
+//!   bankruptcy price) is tracked like any order of that account
+//!   ([`AccountStates::sent_counterparty`]): its ack (or its timeout) returns the account to
+//!   Normal whatever the status — the counterparty is solvent, so nothing escalates — and a stale
+//!   or duplicate ack is ignored. A counterparty with an order of its own outstanding is not
+//!   deleveraged at that moment (one order per account is tracked).
 //! - Order ids are [`hotrisk_feed::wire::order_id`]`(account, trigger_seq, attempt)`; `attempt` is
 //!   a per-account counter incremented on every order, so ids never repeat within a run and a
 //!   replay of the same inputs reproduces them.
 //!
-//! Outstanding orders are also listed in a preallocated vector so that timeouts are found in
-//! O(outstanding), not O(accounts).
+//! # Timeouts
+//! Every account with something pending at a deadline (an outstanding order or cancel-all, or a
+//! back-off) sits in a preallocated indexed heap keyed by that deadline, earliest first (ties:
+//! lowest account id, so expiry order is deterministic). [`AccountStates::expire`] pops only the
+//! accounts whose deadline has passed: O(1) when none is due (it is called for every record),
+//! O(log n) per expired account, never a scan of the outstanding orders or of the accounts.
+//! [`AccountStates::expire_at_most`] bounds the work of one call further, for callers that
+//! spread a burst of simultaneous timeouts over several records. An ack that completes an order
+//! takes the account out of the heap (O(log n)); a new order replaces its key.
 
+use super::heap::IndexedHeap;
 use hotrisk_feed::wire::{AckStatus, Tier};
 
 /// Where an account is in its liquidation.
@@ -64,6 +78,8 @@ pub struct AckEffect {
     pub ordered_qty: i64,
     /// The account must be re-evaluated now (it may still be below maintenance).
     pub reevaluate: bool,
+    /// The order was an ADL reduction of this account as a counterparty.
+    pub counterparty: bool,
 }
 
 /// Per-account state, one entry per account id.
@@ -81,8 +97,11 @@ pub struct AccountStates {
     deadline: Vec<i64>,
     /// Record time of the first breach of the current episode (`i64::MIN` when none).
     breach_ts: Vec<i64>,
-    outstanding: Vec<u32>,
-    listed: Vec<bool>,
+    /// The outstanding order is an ADL reduction of this account as a counterparty.
+    counterparty: Vec<bool>,
+    /// Accounts with a pending deadline, keyed by the negated deadline (max-heap → earliest
+    /// first). Keys are never `i64::MIN` (`saturating_neg`), so negating them back is exact.
+    deadlines: IndexedHeap,
 }
 
 impl AccountStates {
@@ -100,8 +119,8 @@ impl AccountStates {
             qty: vec![0; accounts],
             deadline: vec![0; accounts],
             breach_ts: vec![i64::MIN; accounts],
-            outstanding: Vec::with_capacity(accounts),
-            listed: vec![false; accounts],
+            counterparty: vec![false; accounts],
+            deadlines: IndexedHeap::with_capacity(accounts),
         }
     }
 
@@ -197,11 +216,47 @@ impl AccountStates {
         self.instrument[a] = instrument;
         self.qty[a] = qty;
         self.deadline[a] = deadline;
-        if !self.listed[a] {
-            // Capacity is the number of accounts and each is listed at most once: no growth.
-            self.listed[a] = true;
-            self.outstanding.push(account);
-        }
+        // Capacity is the number of accounts and each is present at most once: no growth.
+        self.deadlines.upsert(account, deadline.saturating_neg());
+    }
+
+    /// An ADL reduction of `account` as a counterparty was sent (`qty` at the bankruptcy price of
+    /// another account's position); it is outstanding until `deadline` like any order. Its ack
+    /// returns the account to Normal whatever the status (see the module docs).
+    pub fn sent_counterparty(
+        &mut self,
+        account: u32,
+        order_id: u64,
+        instrument: u16,
+        qty: i64,
+        deadline: i64,
+    ) {
+        let a = account as usize;
+        debug_assert!(self.can_send(account));
+        self.phase[a] = Phase::Liquidating;
+        self.counterparty[a] = true;
+        self.order_id[a] = order_id;
+        self.tier[a] = Tier::Adl;
+        self.instrument[a] = instrument;
+        self.qty[a] = qty;
+        self.deadline[a] = deadline;
+        self.deadlines.upsert(account, deadline.saturating_neg());
+    }
+
+    /// Whether the outstanding order of `account` is an ADL counterparty reduction.
+    pub fn is_counterparty(&self, account: u32) -> bool {
+        self.counterparty[account as usize]
+    }
+
+    /// The earliest pending deadline, if any (the next record time at which
+    /// [`AccountStates::expire`] will have work is any time after it).
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.deadlines.peek().map(|(_, key)| -key)
+    }
+
+    /// Accounts with a pending deadline (outstanding orders and back-offs).
+    pub fn pending(&self) -> usize {
+        self.deadlines.len()
     }
 
     /// Applies an ack. Returns `None` when it does not match the outstanding order (a stale or
@@ -222,46 +277,72 @@ impl AccountStates {
         }
         let tier = self.tier[a];
         let complete = status == AckStatus::Filled || filled >= self.qty[a];
+        let counterparty = self.counterparty[a];
         self.finish(a, tier, complete && status != AckStatus::Rejected);
+        if self.phase[a] != Phase::Backoff {
+            // Nothing left for `expire` to do at the order's deadline.
+            self.deadlines.remove(account);
+        }
         Some(AckEffect {
             tier,
             instrument: self.instrument[a],
             ordered_qty: self.qty[a],
             reevaluate: true,
+            counterparty,
         })
     }
 
-    /// Outstanding orders whose deadline is before `now` are given up (as failed); each such
-    /// account is passed to `reevaluate`.
-    pub fn expire(&mut self, now: i64, mut reevaluate: impl FnMut(u32)) {
-        let mut i = 0;
-        while i < self.outstanding.len() {
-            let acc = self.outstanding[i];
-            let a = acc as usize;
-            if self.can_send(acc) {
-                self.outstanding.swap_remove(i);
-                self.listed[a] = false;
-                continue;
+    /// Outstanding orders whose deadline is before `now` are given up (as failed), and back-offs
+    /// whose deadline is before `now` end; each such account is passed to `reevaluate`, earliest
+    /// deadline first. O(1) when nothing is due, O(log n) per account expired.
+    pub fn expire(&mut self, now: i64, reevaluate: impl FnMut(u32)) {
+        self.expire_at_most(now, usize::MAX, reevaluate);
+    }
+
+    /// [`AccountStates::expire`] for at most `max` accounts; returns whether more are due at
+    /// `now` (call again, e.g. at the next record, to continue).
+    pub fn expire_at_most(
+        &mut self,
+        now: i64,
+        max: usize,
+        mut reevaluate: impl FnMut(u32),
+    ) -> bool {
+        let mut done = 0;
+        while let Some((acc, key)) = self.deadlines.peek() {
+            if now <= -key {
+                return false;
             }
-            if now > self.deadline[a] {
-                if self.phase[a] != Phase::Backoff {
+            if done == max {
+                return true;
+            }
+            self.deadlines.pop();
+            done += 1;
+            let a = acc as usize;
+            match self.phase[a] {
+                Phase::Cancelling | Phase::Liquidating => {
                     let tier = self.tier[a];
                     self.finish(a, tier, false);
                 }
-                // The deadline has passed: a back-off (new or earlier) ends here.
-                if self.phase[a] == Phase::Backoff {
-                    self.phase[a] = Phase::Normal;
-                }
-                self.outstanding.swap_remove(i);
-                self.listed[a] = false;
-                reevaluate(acc);
-                continue;
+                Phase::Backoff => {}
+                // Nothing pending (not reached: acks remove the account).
+                Phase::Normal | Phase::Bankrupt => continue,
             }
-            i += 1;
+            // The deadline has passed: a back-off (new or earlier) ends here.
+            if self.phase[a] == Phase::Backoff {
+                self.phase[a] = Phase::Normal;
+            }
+            reevaluate(acc);
         }
+        false
     }
 
     fn finish(&mut self, a: usize, tier: Tier, complete: bool) {
+        if self.counterparty[a] {
+            // A counterparty reduction: the account is solvent, nothing escalates.
+            self.counterparty[a] = false;
+            self.phase[a] = Phase::Normal;
+            return;
+        }
         match tier {
             Tier::Cancel => {
                 // Whatever the status, the resting orders are no longer counted on.
@@ -366,6 +447,91 @@ mod tests {
         s.sent(0, 8, Tier::Adl, 0, 5, 200);
         s.expire(201, |a| got.push(a));
         assert_eq!(s.phase(0), Phase::Normal);
+    }
+
+    #[test]
+    fn expiry_pops_only_due_deadlines_earliest_first() {
+        let mut s = AccountStates::new(1000);
+        // 1000 outstanding orders, deadlines 1000 − a (account 999 is due first)
+        for a in 0..1000u32 {
+            s.sent(a, u64::from(a) + 1, Tier::Full, 0, 5, 1000 - i64::from(a));
+        }
+        assert_eq!((s.pending(), s.next_deadline()), (1000, Some(1)));
+        // nothing due: nothing done
+        let mut got = Vec::new();
+        s.expire(1, |a| got.push(a));
+        assert!(got.is_empty());
+        // deadlines 1, 2, 3 are before 4: accounts 999, 998, 997, in that order
+        s.expire(4, |a| got.push(a));
+        assert_eq!(got, [999, 998, 997]);
+        assert_eq!((s.pending(), s.next_deadline()), (997, Some(4)));
+        assert!(s.can_send(999) && !s.can_send(996));
+        // an ack takes its account out of the heap: it is not expired later
+        s.ack(996, 997, AckStatus::Filled, 5).unwrap();
+        assert_eq!(s.next_deadline(), Some(5));
+        got.clear();
+        s.expire(6, |a| got.push(a));
+        assert_eq!(got, [995]);
+    }
+
+    #[test]
+    fn bounded_expiry_spreads_a_burst() {
+        let mut s = AccountStates::new(10);
+        for a in 0..10u32 {
+            s.sent(a, u64::from(a) + 1, Tier::Partial, 0, 5, 100);
+        }
+        let mut got = Vec::new();
+        assert!(s.expire_at_most(101, 4, |a| got.push(a)));
+        assert_eq!(got, [0, 1, 2, 3]); // equal deadlines: lowest account first
+        assert!(s.expire_at_most(101, 4, |a| got.push(a)));
+        assert!(!s.expire_at_most(101, 4, |a| got.push(a)));
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+        assert_eq!(s.pending(), 0);
+        assert!(!s.expire_at_most(1_000, 4, |a| got.push(a)));
+        assert_eq!(got.len(), 10);
+    }
+
+    #[test]
+    fn a_new_order_replaces_the_deadline() {
+        let mut s = AccountStates::new(2);
+        s.sent(1, 1, Tier::Cancel, 0, 0, 100);
+        s.ack(1, 1, AckStatus::Cancelled, 0).unwrap();
+        assert_eq!(s.pending(), 0);
+        s.sent(1, 2, Tier::Partial, 0, 5, 300);
+        let mut got = Vec::new();
+        s.expire(200, |a| got.push(a));
+        assert!(got.is_empty() && !s.can_send(1));
+        s.expire(301, |a| got.push(a));
+        assert_eq!(got, [1]);
+        // a back-off keeps its deadline in the heap until it ends
+        s.sent(1, 3, Tier::Backstop, 0, 5, 400);
+        s.ack(1, 3, AckStatus::Rejected, 0).unwrap();
+        assert_eq!((s.phase(1), s.next_deadline()), (Phase::Backoff, Some(400)));
+        s.expire(401, |a| got.push(a));
+        assert_eq!((got.as_slice(), s.phase(1)), (&[1, 1][..], Phase::Normal));
+    }
+
+    #[test]
+    fn counterparty_reductions_are_tracked_and_never_escalate() {
+        let mut s = AccountStates::new(3);
+        s.sent_counterparty(2, 40, 0, 7, 100);
+        assert!(!s.can_send(2) && s.is_counterparty(2));
+        assert_eq!(s.ack(2, 41, AckStatus::Filled, 7), None); // not its order
+        let e = s.ack(2, 40, AckStatus::Rejected, 0).unwrap();
+        assert!(e.counterparty && e.tier == Tier::Adl);
+        // rejected, yet Normal (not Backoff or Bankrupt), and out of the deadline heap
+        assert_eq!((s.phase(2), s.pending()), (Phase::Normal, 0));
+        assert!(!s.is_counterparty(2));
+        assert_eq!(s.ack(2, 40, AckStatus::Filled, 7), None); // duplicate
+                                                              // a timeout ends it the same way
+        s.sent_counterparty(2, 42, 0, 7, 100);
+        let mut got = Vec::new();
+        s.expire(101, |a| got.push(a));
+        assert_eq!((got.as_slice(), s.phase(2)), (&[2][..], Phase::Normal));
+        // the account's own ADL order, by contrast, marks it bankrupt when filled
+        s.sent(2, 43, Tier::Adl, 0, 7, 300);
+        assert!(!s.ack(2, 43, AckStatus::Filled, 7).unwrap().counterparty);
+        assert_eq!(s.phase(2), Phase::Bankrupt);
     }
 
     #[test]

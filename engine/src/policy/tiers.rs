@@ -27,6 +27,16 @@
 //! linear estimate is below a lot). No partial exists when the slope is not positive (closing at
 //! `L` costs more than it frees) or when the root reaches the whole position.
 //!
+//! Cost (the decision benchmark's hot spot): for linear contracts the exact slack is evaluated
+//! with unsigned products and divisions by the scale that compile to multiplications
+//! (`slack_linear`, falling back to the general form wherever a value could saturate), and the
+//! check that one lot less fails is usually proved without evaluating it, from the parts of the
+//! slack at the candidate and per-lot bounds of the loss, fee and maintenance
+//! (`step_down_fails`, documented there). So the usual solve is one slack at `Q`, one root
+//! division, one exact slack at the candidate and a few cheap bounds. Every shortcut returns the
+//! same bits as the plain algorithm: `tests/policy_fastpath.rs` checks it against
+//! [`crate::policy::reference`] on random instruments, accounts and books.
+//!
 //! # Full
 //! The whole position, when no partial restores the scope, when `MB ≤ full_threshold · MM`
 //! (default ½), or when a partial of this episode failed to fill completely.
@@ -43,7 +53,7 @@
 //! [`AdlRanking`] (`pnl% × effective leverage`, highest first).
 
 use super::heap::IndexedHeap;
-use super::spec::{ceil_div, floor_div, sat, ContractKind, InstrumentSpec};
+use super::spec::{ceil_div, ceil_e8_u, floor_div, floor_e8_u, sat, ContractKind, InstrumentSpec};
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::Side;
 
@@ -150,26 +160,211 @@ pub struct PartialInput {
     pub buffer: i64,
 }
 
+/// The partial quantity and the scope after it fills at the limit (what the decision reports as
+/// `mr_after` without computing it again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialSolution {
+    /// The quantity (whole lots, `lot ≤ qty < Q`).
+    pub qty: i64,
+    /// Maintenance of the remaining `Q − qty` at the mark (E8).
+    pub mm_rest: i64,
+    /// [`InstrumentSpec::close_loss`] of `qty` at the limit (E8).
+    pub loss: i64,
+    /// The uncapped liquidation fee of `qty` at the limit (E8).
+    pub fee: i64,
+}
+
+/// The slack of closing `x` and its parts.
+#[derive(Debug, Clone, Copy)]
+struct Slack {
+    slack: i64,
+    mm_rest: i64,
+    loss: i64,
+    fee: i64,
+    /// The slack before saturation.
+    raw: i128,
+    /// Notional of the rest `Q − x` at the mark, and its bracket.
+    n_rest: i64,
+    t_rest: usize,
+    /// Computed by [`slack_linear`] (its parts are the exact unsaturated values).
+    lean: bool,
+}
+
+/// `MB − loss − fee − ⌈(1+buffer)(MM_others + MM(Q−x))⌉` with its parts; `buf = E8 + buffer`.
+#[inline]
+fn slack_parts(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> Slack {
+    let n_rest = spec.notional(p.abs_qty - x, p.mark);
+    let t_rest = spec.bracket_of(n_rest);
+    let mm_rest = spec.maintenance_in(n_rest, t_rest);
+    let loss = spec.close_loss(p.sign, x, p.mark, p.limit);
+    let fee = spec.liquidation_fee(x, p.limit, i64::MAX);
+    let need = ceil_div((p.mm_others as i128 + mm_rest as i128) * buf, E8W);
+    let raw = p.margin_balance as i128 - loss as i128 - fee as i128 - need;
+    Slack {
+        slack: sat(raw),
+        mm_rest,
+        loss,
+        fee,
+        raw,
+        n_rest,
+        t_rest,
+        lean: false,
+    }
+}
+
+/// A non-negative `i64` as `u128` (zero-extended: `as u128` on an `i64` sign-extends, which
+/// turns each product into a full signed 128-bit multiplication).
+#[inline(always)]
+fn wide(v: i64) -> u128 {
+    debug_assert!(v >= 0);
+    u128::from(v as u64)
+}
+
+/// [`slack_parts`] for a linear contract, with unsigned products and divisions where the signs
+/// are known (`0 < x < Q`, mark and limit positive, `sign = ±1`, rates not negative: checked by
+/// the caller or here). Returns `None` wherever its result could differ from [`slack_parts`]
+/// (a value that would saturate, a product of 2^96 or more); the caller then uses that.
+#[inline(always)]
+fn slack_linear(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> Option<Slack> {
+    if x <= 0 || x >= p.abs_qty {
+        return None;
+    }
+    // Maintenance of the rest: notional ⌈(Q − x)·m⌉, then its bracket's ⌈N·MMR⌉ − cum.
+    let n = ceil_e8_u(wide(p.abs_qty - x) * wide(p.mark))?;
+    let n = i64::try_from(n).ok()?;
+    let t = spec.bracket_of(n);
+    let b = spec.bracket_at(t);
+    if b.mmr < 0 {
+        return None;
+    }
+    let mm = ceil_e8_u(wide(n) * wide(b.mmr))? as i128 - b.cum as i128;
+    let mm_rest = sat(mm.max(0));
+    // Loss ⌈s·x·(m − l)⌉: `m − l` cannot overflow with both positive.
+    let d = p.mark - p.limit;
+    let sd = if p.sign > 0 { d } else { -d };
+    let v = wide(x) * u128::from(sd.unsigned_abs());
+    let loss = if sd >= 0 {
+        ceil_e8_u(v)? as i128
+    } else {
+        -(floor_e8_u(v)? as i128)
+    };
+    let loss = sat(loss);
+    // Fee ⌈⌈x·l⌉·rate⌉.
+    let fee_notional = i64::try_from(ceil_e8_u(wide(x) * wide(p.limit))?).ok()?;
+    let fee = i64::try_from(ceil_e8_u(wide(fee_notional) * wide(spec.fee_rate))?).ok()?;
+    let need = ceil_div((p.mm_others as i128 + mm_rest as i128) * buf, E8W);
+    let raw = p.margin_balance as i128 - loss as i128 - fee as i128 - need;
+    Some(Slack {
+        slack: sat(raw),
+        mm_rest,
+        loss,
+        fee,
+        raw,
+        n_rest: n,
+        t_rest: t,
+        lean: true,
+    })
+}
+
+/// Whether the slack one lot below `x` is certainly negative, from the parts `s` of the slack at
+/// `x` ([`slack_linear`]'s) and three per-lot bounds, without evaluating it:
+///
+/// - loss: `⌈a − b⌉ ≥ ⌈a⌉ − ⌈b⌉`, so `loss(x − lot) ≥ loss(x) − ⌈lot·s(m − l)⌉`;
+/// - fee: the same twice, `fee(x − lot) ≥ fee(x) − ⌈⌈lot·l⌉·rate⌉` (rate ≥ 0);
+/// - maintenance: the rest grows by `lot`, its notional by at least `⌊lot·m⌋` and at most
+///   `⌈lot·m⌉`; when the latter keeps it in the same bracket, the maintenance grows by at least
+///   `M = ⌊⌊lot·m⌋·MMR⌋` (`⌈a + b⌉ ≥ ⌈a⌉ + ⌊b⌋`; 0 when the maintenance at `x` was clipped at 0),
+///   and the buffered requirement by at least `⌊M·(1 + buffer)⌋` (buffer ≥ −1).
+///
+/// So `slack(x − lot) ≤ raw(x) + ⌈lot·s(m − l)⌉ + ⌈⌈lot·l⌉·rate⌉ − ⌊M·(1 + buffer)⌋`; when that is
+/// negative the step down would fail and need not be evaluated. `false` (evaluate) whenever a
+/// bound does not apply or a value is out of the fast range — it never changes the result, only
+/// skips an evaluation whose outcome is known.
+#[inline(always)]
+fn step_down_fails(spec: &InstrumentSpec, p: &PartialInput, s: &Slack, buf: i128) -> bool {
+    if !s.lean || buf < 0 || s.mm_rest >= 1 << 62 {
+        return false;
+    }
+    let lot = wide(spec.lot);
+    let d = p.mark - p.limit;
+    let sd = if p.sign > 0 { d } else { -d };
+    let v = lot * u128::from(sd.unsigned_abs());
+    let loss_lot = if sd >= 0 {
+        match ceil_e8_u(v) {
+            Some(q) => q as i128,
+            None => return false,
+        }
+    } else {
+        match floor_e8_u(v) {
+            Some(q) => -(q as i128),
+            None => return false,
+        }
+    };
+    let Some(fee_lot) =
+        ceil_e8_u(lot * wide(p.limit)).and_then(|a| ceil_e8_u(a * wide(spec.fee_rate)))
+    else {
+        return false;
+    };
+    let lot_m = lot * wide(p.mark);
+    let (Some(n_up), Some(n_dn)) = (ceil_e8_u(lot_m), floor_e8_u(lot_m)) else {
+        return false;
+    };
+    let mm_lot = if s.mm_rest > 0 {
+        // The notional at `x` and its bracket (those of `slack_linear`'s evaluation).
+        let (n, b) = (s.n_rest, spec.bracket_at(s.t_rest));
+        // `n ≤ cap` (its bracket), so `cap ≥ 0`.
+        if wide(n) + n_up > wide(b.cap) || wide(n) + n_up > wide(i64::MAX) {
+            return false;
+        }
+        match floor_e8_u(n_dn * wide(b.mmr)) {
+            Some(m) if m < 1 << 62 => floor_div(m as i128 * buf, E8W),
+            _ => return false,
+        }
+    } else {
+        0
+    };
+    s.raw + loss_lot + fee_lot as i128 - mm_lot < 0
+}
+
 /// The slack of closing `x`: `MB − loss − fee − ⌈(1+buffer)(MM_others + MM(Q−x))⌉`.
 #[inline]
 pub fn partial_slack(spec: &InstrumentSpec, p: &PartialInput, x: i64) -> i64 {
-    let rem = p.abs_qty - x;
-    let mm = spec.maintenance(spec.notional(rem, p.mark));
-    let loss = spec.close_loss(p.sign, x, p.mark, p.limit);
-    let fee = spec.liquidation_fee(x, p.limit, i64::MAX);
-    let need = ceil_div(
-        (p.mm_others as i128 + mm as i128) * (E8W + p.buffer as i128),
-        E8W,
-    );
-    sat(p.margin_balance as i128 - loss as i128 - fee as i128 - need)
+    slack_parts(spec, p, x, E8W + p.buffer as i128).slack
 }
 
 /// The smallest partial quantity (whole lots, `lot ≤ x < Q`) whose slack is ≥ 0, if any.
+#[inline]
 pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
+    partial_solve(spec, p).map(|s| s.qty)
+}
+
+/// [`partial_qty`] with the parts of the slack at the quantity found.
+///
+/// Cost: one slack evaluation at `Q` (no loss, no fee), one division for the linear root in each
+/// bracket visited (usually one), and two exact slack evaluations (the root rounded up to a lot
+/// passes, one lot less fails) — about twenty multiply-shift divisions by the scale and two
+/// 64-bit divisions.
+#[inline]
+pub fn partial_solve(spec: &InstrumentSpec, p: &PartialInput) -> Option<PartialSolution> {
     let (q, lot) = (p.abs_qty, spec.lot);
     if q <= lot || p.mark <= 0 || p.limit <= 0 {
         return None;
     }
+    let buf = E8W + p.buffer as i128;
+    // The slack at `x`: the linear fast form where it applies, the general one otherwise.
+    let lean =
+        spec.kind == ContractKind::Linear && spec.fee_rate >= 0 && (p.sign == 1 || p.sign == -1);
+    let eval = |x: i64| {
+        let fast = if lean {
+            slack_linear(spec, p, x, buf)
+        } else {
+            None
+        };
+        match fast {
+            Some(s) => s,
+            None => slack_parts(spec, p, x, buf),
+        }
+    };
     // Per unit of quantity (1.0 = E8), at E8 money: notional at mark, loss vs limit, fee.
     let (np, lp, fp) = per_unit(spec, p);
     let brackets = spec.brackets();
@@ -177,7 +372,7 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
     let mut t = spec.bracket_of(n0);
     // Nothing closed yet: no loss, no fee, the whole position's maintenance.
     let need0 = ceil_div(
-        (p.mm_others as i128 + spec.maintenance(n0) as i128) * (E8W + p.buffer as i128),
+        (p.mm_others as i128 + spec.maintenance_in(n0, t) as i128) * buf,
         E8W,
     );
     let slack0 = sat(p.margin_balance as i128 - need0);
@@ -187,7 +382,7 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
         let slack = if x_start == 0 {
             slack0
         } else {
-            partial_slack(spec, p, x_start)
+            eval(x_start).slack
         };
         if slack >= 0 {
             guess = Some(x_start);
@@ -195,10 +390,7 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
         }
         // Slope of the slack per unit in this bracket (rounded down: the guess errs high).
         // ⌊⌊v/E8⌋/E8⌋ = ⌊v/E16⌋, in two cheap divisions by the scale.
-        let freed = floor_div(
-            floor_div(np * brackets[t].mmr as i128 * (E8W + p.buffer as i128), E8W),
-            E8W,
-        );
+        let freed = floor_div(floor_div(np * brackets[t].mmr as i128 * buf, E8W), E8W);
         let k = freed - lp - fp;
         if k <= 0 {
             break;
@@ -218,26 +410,49 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
         x_start = sat(x_end).max(x_start);
     }
     let mut x = spec.ceil_lot(guess?).max(lot);
-    // Verify exactly; move by whole lots to the smallest passing quantity.
+    // Verify exactly; move by whole lots to the smallest passing quantity. `best` holds the
+    // parts of the last passing evaluation, which is always at the final `x`.
+    let mut best = None;
     let mut steps = 0;
-    while x < q && partial_slack(spec, p, x) < 0 {
+    while x < q {
+        let s = eval(x);
+        if s.slack >= 0 {
+            best = Some(s);
+            break;
+        }
         x += lot;
         steps += 1;
         if steps > 64 {
             return None;
         }
     }
-    if x >= q {
-        return None;
+    let mut best = best?;
+    if step_down_fails(spec, p, &best, buf) {
+        return Some(PartialSolution {
+            qty: x,
+            mm_rest: best.mm_rest,
+            loss: best.loss,
+            fee: best.fee,
+        });
     }
-    while x - lot >= lot && partial_slack(spec, p, x - lot) >= 0 {
+    while x - lot >= lot {
+        let s = eval(x - lot);
+        if s.slack < 0 {
+            break;
+        }
         x -= lot;
+        best = s;
         steps += 1;
         if steps > 128 {
             break;
         }
     }
-    Some(x)
+    Some(PartialSolution {
+        qty: x,
+        mm_rest: best.mm_rest,
+        loss: best.loss,
+        fee: best.fee,
+    })
 }
 
 /// Per-unit notional at mark, loss vs limit, and fee at limit (E8 money per 1.0 quantity).

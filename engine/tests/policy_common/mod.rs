@@ -446,23 +446,19 @@ pub mod sim {
                 if m.fund_change != 0 {
                     ledger.backstop(m.fund_change);
                 }
-                if o.tier == Tier::Backstop as u8
-                    || m.breach_to_order_ns != 0
-                    || m.fraction_closed == E8
-                {
-                    // the bankrupt account's own order is the tracked one
-                    let _ = p.on_ack(
-                        &ack(
-                            o.account,
-                            0,
-                            AckStatus::Filled as u8,
-                            o.order_id,
-                            q,
-                            o.limit_price,
-                        ),
+                // Every transfer is tracked: the bankrupt account's own order and each ADL
+                // counterparty reduction.
+                let _ = p.on_ack(
+                    &ack(
+                        o.account,
                         0,
-                    );
-                }
+                        AckStatus::Filled as u8,
+                        o.order_id,
+                        q,
+                        o.limit_price,
+                    ),
+                    0,
+                );
             }
             Tier::Cancel => unreachable!(),
         }

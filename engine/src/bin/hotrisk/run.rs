@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use hotrisk_engine::config::{Config, CoreKind};
 use hotrisk_engine::pipeline::margin_core::MarginCore;
 use hotrisk_engine::pipeline::threshold::ThresholdCore;
 use hotrisk_engine::pipeline::{self, RiskCore};
-use hotrisk_engine::policy::PolicyConfig;
 use hotrisk_engine::snapshot::{load_snapshot, Scenario};
 
 /// Arguments of `hotrisk run`.
@@ -97,11 +96,6 @@ pub(crate) fn main(args: Args) -> anyhow::Result<ExitCode> {
             run_with(&cfg, core)
         }
         CoreKind::Margin => {
-            if !cfg.policy.is_empty() {
-                bail!(
-                    "[policy] in the configuration: the liquidation policy has no TOML form yet (PolicyConfig defaults are used); remove the table"
-                );
-            }
             let core = load_margin_core(&cfg)?;
             run_with(&cfg, core)
         }
@@ -119,8 +113,8 @@ fn load_margin_core(cfg: &Config) -> anyhow::Result<MarginCore> {
         let books: Vec<_> = snap.instruments.iter().map(|i| i.book.clone()).collect();
         (snap.state, books, snap.insurance_fund_e8)
     };
-    let mut core = MarginCore::new(state, PolicyConfig::default(), fund.unwrap_or(0))
-        .map_err(anyhow::Error::msg)?;
+    let policy = cfg.policy.to_policy_config()?;
+    let mut core = MarginCore::new(state, policy, fund.unwrap_or(0)).map_err(anyhow::Error::msg)?;
     core.seed_books(&books);
     Ok(core)
 }

@@ -1,0 +1,202 @@
+//! The tuned decision kernels return the same bits as the original, plainly written ones
+//! (`policy::reference`: `i128::div_euclid` arithmetic, one-pass walk) on random instruments,
+//! accounts and books — linear and inverse, one to three brackets, any buffer and slippage.
+
+mod policy_common;
+
+use hotrisk_engine::policy::book::Book;
+use hotrisk_engine::policy::reference as slow;
+use hotrisk_engine::policy::spec::{Bracket, ContractKind, InstrumentSpec};
+use hotrisk_engine::policy::tiers::{partial_slack, partial_solve, PartialInput};
+use hotrisk_engine::policy::{sizing, tiers};
+use hotrisk_feed::fixed::E8;
+use hotrisk_feed::wire::Side;
+use proptest::prelude::*;
+
+fn spec(inverse: bool, mmr0: i64, cap0: i64, n: usize, fee: i64, tick: i64) -> InstrumentSpec {
+    let (kind, lot, cs) = if inverse {
+        (ContractKind::Inverse, E8, 100 * E8)
+    } else {
+        (ContractKind::Linear, E8 / 1000, E8)
+    };
+    let all = [
+        Bracket {
+            cap: cap0,
+            mmr: mmr0,
+            cum: 0,
+        },
+        Bracket {
+            cap: cap0.saturating_mul(5),
+            mmr: mmr0 * 2,
+            cum: (cap0 as i128 * mmr0 as i128 / E8 as i128) as i64,
+        },
+        Bracket {
+            cap: 0,
+            mmr: mmr0 * 4,
+            // deliberately a little off the continuous value: the kernels must agree anyway
+            cum: (11 * cap0 as i128 * mmr0 as i128 / E8 as i128) as i64 - 7,
+        },
+    ];
+    InstrumentSpec::new(kind, tick, lot, cs, fee, &all[..n]).unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    inverse: bool,
+    brackets: usize,
+    mmr0: i64,
+    cap_div: i64,
+    fee: i64,
+    mark: i64,
+    sign: i64,
+    lots: i64,
+    deficit: i64,
+    others: i64,
+    buffer: i64,
+    limit_off: i64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (any::<bool>(), 1usize..=3, 50_000i64..3_000_000, 1i64..6),
+        (0i64..1_000_000, 1_000i64..20_000_000),
+        (prop_oneof![Just(1i64), Just(-1i64)], 1i64..200_000),
+        (-2_000i64..20_000, 0i64..5_000 * E8, 0i64..50_000_000),
+        -300i64..3_000,
+    )
+        .prop_map(
+            |(
+                (inverse, brackets, mmr0, cap_div),
+                (fee, mark_ticks),
+                (sign, lots),
+                (deficit, others, buffer),
+                limit_off,
+            )| Case {
+                inverse,
+                brackets,
+                mmr0,
+                cap_div,
+                fee,
+                mark: mark_ticks * (E8 / 10),
+                sign,
+                lots,
+                deficit,
+                others,
+                buffer,
+                limit_off,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn partial_solve_matches_the_reference(c in case()) {
+        let probe = spec(c.inverse, c.mmr0, i64::MAX / 4, 1, c.fee, E8 / 10);
+        let q = c.lots * probe.lot;
+        let cap0 = (probe.notional(q, c.mark) / c.cap_div).max(1);
+        let s = spec(c.inverse, c.mmr0, cap0, c.brackets, c.fee, E8 / 10);
+        let mm = s.maintenance(s.notional(q, c.mark));
+        // MB from 20% above to 200% below maintenance (in 0.01% steps)
+        let mb = mm - (mm as i128 * c.deficit as i128 / 10_000) as i64;
+        // limit: up to 3% worse than the mark for the account, or a little better
+        let off = (c.mark as i128 * c.limit_off as i128 / 100_000) as i64;
+        let limit = (c.mark - c.sign * off).max(1);
+        let p = PartialInput {
+            sign: c.sign,
+            abs_qty: q,
+            mark: c.mark,
+            limit,
+            margin_balance: mb,
+            mm_others: c.others,
+            buffer: c.buffer,
+        };
+        let fast = partial_solve(&s, &p);
+        prop_assert_eq!(fast.map(|x| x.qty), slow::partial_qty(&s, &p));
+        prop_assert_eq!(tiers::partial_qty(&s, &p), slow::partial_qty(&s, &p));
+        if let Some(x) = fast {
+            // the parts it hands back are those of the slack at the quantity found
+            prop_assert_eq!(partial_slack(&s, &p, x.qty), slow::partial_slack(&s, &p, x.qty));
+            prop_assert_eq!(x.mm_rest, slow::maintenance(&s, slow::notional(&s, q - x.qty, c.mark)));
+            prop_assert_eq!(x.loss, slow::close_loss(&s, c.sign, x.qty, c.mark, limit));
+            prop_assert_eq!(x.fee, slow::fee(&s, x.qty, limit));
+        }
+        for x in [s.lot, q / 3, q - s.lot] {
+            prop_assert_eq!(partial_slack(&s, &p, x), slow::partial_slack(&s, &p, x));
+        }
+    }
+
+    #[test]
+    fn walk_and_limit_match_the_reference(
+        inverse in any::<bool>(),
+        sell in any::<bool>(),
+        mark_ticks in 1_000i64..2_000_000,
+        slippage in 0i64..5_000_000,
+        bp_off in prop::option::of(-500i64..500),
+        want_lots in -2i64..3_000,
+        levels in proptest::collection::vec((-100i64..600, 1i64..3_000, 0i64..1_000), 0..40),
+        limit_shift in prop::option::of(-300i64..300),
+    ) {
+        let tick = E8 / 10;
+        let s = spec(inverse, 500_000, i64::MAX / 4, 1, 0, tick);
+        let mark = mark_ticks * tick;
+        let side = if sell { Side::Sell } else { Side::Buy };
+        // ticks away from the mark, + = worse for the order
+        let at = |t: i64| if sell { mark - t * tick } else { mark + t * tick };
+        let bp = bp_off.map(|t| at(t) + 3).filter(|&p| p > 0);
+        let mut book = Book::new();
+        for &(t, lots, frac) in &levels {
+            // whole lots plus, sometimes, a sub-lot tail
+            let px = at(t);
+            if px > 0 {
+                book.apply(if sell { Side::Buy } else { Side::Sell }, px, lots * s.lot + frac);
+            }
+        }
+        let lim = sizing::limit_price(&s, side, mark, slippage, bp);
+        prop_assert_eq!(lim, slow::limit_price(&s, side, mark, slippage, bp));
+        let want = want_lots * s.lot;
+        // the limit the policy would send, and (sometimes) arbitrary ones beyond bankruptcy
+        let limit = match (lim, limit_shift) {
+            (Some(l), None) => l,
+            (Some(l), Some(sh)) => (l + sh * tick).max(tick),
+            (None, _) => at(0),
+        };
+        let levels_side = book.contra(side);
+        prop_assert_eq!(
+            sizing::walk(&s, levels_side, side, want, limit, bp),
+            slow::walk(&s, levels_side, side, want, limit, bp)
+        );
+    }
+
+    #[test]
+    fn tick_and_lot_rounding_match_the_i128_forms(p in any::<i64>(), tick in 1i64..1_000_000_000, q in any::<i64>()) {
+        let s = InstrumentSpec::new(ContractKind::Linear, tick, tick, E8, 0, &[Bracket { cap: 0, mmr: 1, cum: 0 }]).unwrap();
+        let t = tick as i128;
+        let sat = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        prop_assert_eq!(s.round_tick(p, true), sat(-(-(p as i128)).div_euclid(t) * t));
+        prop_assert_eq!(s.round_tick(p, false), sat((p as i128).div_euclid(t) * t));
+        let qq = q.max(0) as i128;
+        prop_assert_eq!(s.ceil_lot(q), sat(-(-qq).div_euclid(t) * t));
+    }
+}
+
+#[test]
+fn the_bench_case_matches() {
+    // the decision benchmark's partial: 1 BTC long, 19 of 20 levels
+    let s = policy_common::btc();
+    let p = PartialInput {
+        sign: 1,
+        abs_qty: E8,
+        mark: 49_000 * E8,
+        limit: 48_951 * E8,
+        margin_balance: 190 * E8,
+        mm_others: 0,
+        buffer: E8 / 10,
+    };
+    assert_eq!(
+        partial_solve(&s, &p).map(|x| x.qty),
+        slow::partial_qty(&s, &p)
+    );
+    assert!(partial_solve(&s, &p).is_some());
+}
