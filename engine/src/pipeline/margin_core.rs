@@ -51,6 +51,8 @@ pub struct MarginCoreErrors {
     pub bad_marks: u64,
     /// Fills/collateral changes the state refused.
     pub bad_events: u64,
+    /// Negative balances the state refused to credit back (out of range): left unsettled.
+    pub unsettled: u64,
 }
 
 /// Negative balances the core settled (see the module docs), E8.
@@ -184,7 +186,7 @@ impl MarginCore {
             return;
         }
         let Ok(debt) = i64::try_from(money_to_e8(-r.wallet_balance, Round::Ceil)) else {
-            self.errors.bad_events += 1;
+            self.errors.unsettled += 1;
             return;
         };
         // Credit first: if the state refuses (out of range), the fund is not touched either.
@@ -194,7 +196,9 @@ impl MarginCore {
             .apply_collateral(account, debt, &mut self.crossings)
             .is_err()
         {
-            self.errors.bad_events += 1;
+            // Counted apart from `bad_events`: the event itself was applied (the audit tells a
+            // refused event by that counter).
+            self.errors.unsettled += 1;
             return;
         }
         let covered = self.policy.cover_negative(instrument, debt);
@@ -459,8 +463,8 @@ impl RiskCore for MarginCore {
         if self.errors != MarginCoreErrors::default() {
             let _ = writeln!(
                 s,
-                "refused records: {} marks, {} account events",
-                self.errors.bad_marks, self.errors.bad_events
+                "refused records: {} marks, {} account events; negative balances left unsettled: {}",
+                self.errors.bad_marks, self.errors.bad_events, self.errors.unsettled
             );
         }
         s
