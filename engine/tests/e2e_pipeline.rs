@@ -265,10 +265,9 @@ fn flash_crash_negative_balances_are_settled_and_conserved() {
         "the scenario must close accounts below zero\n{ctx}"
     );
     assert_eq!(debt, covered + written_off, "{ctx}");
-    assert!(
-        covered > 0 && written_off > 0,
-        "the fund is too small\n{ctx}"
-    );
+    // The fund is too small for the crash (whether it has anything left when a settlement comes
+    // depends on the order of takeovers and settlements, i.e. on timing).
+    assert!(written_off > 0, "{ctx}");
     assert_eq!(a.negative_accounts, (0, 0), "debt left on accounts\n{ctx}");
     assert!(a.conserved(), "{ctx}");
     assert!(
