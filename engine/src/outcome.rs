@@ -261,13 +261,18 @@ impl Liquidations {
 ///   differ from the venue's by up to one feed step);
 /// - **collateral**: Σ collateral (wallets and isolated margins) must move by exactly the realised
 ///   PnL of the journal's fills, recomputed here independently from the snapshot's positions
-///   (average cost, exact integers), minus the liquidation fees the fund received, within one
-///   E8 unit of rounding per fill;
+///   (average cost, exact integers), minus the liquidation fees the fund received, plus the
+///   negative balances the engine settled (credited back to zero from the fund or written off,
+///   [`MarginCore::settled`](crate::pipeline::margin_core::MarginCore::settled)), within one E8
+///   unit of rounding per fill;
 /// - **fund**: its change must equal fees − backstop losses (+ takeover gains) − negative
 ///   balances covered, and per instrument bad debt = paid by the fund + socialised by ADL +
 ///   written off;
 /// - **bad debt left on accounts**: accounts with no position left and a negative balance
-///   (debt nobody settled), counted and summed.
+///   (debt nobody settled, e.g. flat and negative in the start snapshot), counted and summed.
+///
+/// So collateral + fund − written off moves only by the realised PnL of the fills (the
+/// counterparties' side) and the fund's takeover PnL: nothing appears or vanishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Audit {
     /// Orders (cancel-alls included) in the journal.
@@ -291,7 +296,10 @@ pub struct Audit {
     pub realised_pnl_e8: i128,
     /// Fees paid into the fund, E8.
     pub fees_e8: i128,
-    /// Σ collateral change − (realised PnL − fees), in E8: zero up to rounding.
+    /// Negative balances the engine settled (credited to the accounts), E8: `(count, debt,
+    /// paid by the fund, written off)`.
+    pub settled_e8: (u64, i128, i128, i128),
+    /// Σ collateral change − (realised PnL − fees + settled debt), in E8: zero up to rounding.
     pub collateral_residual_e8: i128,
     /// The fund before and after, E8.
     pub fund_e8: (i64, i64),
@@ -357,12 +365,21 @@ impl Audit {
         );
         let _ = writeln!(
             s,
-            "| = realised PnL of {} fills (recomputed) − fees | {} − {} = {} (residual {} E8 units; ≤ 1 per fill allowed) |",
+            "| = realised PnL of {} fills (recomputed) − fees + negative balances settled | {} − {} + {} = {} (residual {} E8 units; ≤ 1 per fill allowed) |",
             self.fills,
             f(self.realised_pnl_e8),
             f(self.fees_e8),
-            f(self.realised_pnl_e8 - self.fees_e8),
+            f(self.settled_e8.1),
+            f(self.realised_pnl_e8 - self.fees_e8 + self.settled_e8.1),
             self.collateral_residual_e8
+        );
+        let _ = writeln!(
+            s,
+            "| negative balances settled (account closed below zero) | {} accounts, {} = fund {} + written off {} |",
+            self.settled_e8.0,
+            f(self.settled_e8.1),
+            f(self.settled_e8.2),
+            f(self.settled_e8.3)
         );
         if self.events_refused > 0 {
             let _ = writeln!(
@@ -620,8 +637,15 @@ pub fn audit(
     a.fund_takeover_e8 = -fund.backstop_loss();
     a.fund_covered_e8 = fund.bad_debt_covered();
     a.realised_pnl_e8 = money_to_e8(realised, Round::Floor);
+    let settled = core.settled();
+    a.settled_e8 = (
+        settled.count,
+        settled.debt_e8,
+        settled.covered_e8,
+        settled.written_off_e8,
+    );
     a.collateral_residual_e8 =
-        (a.collateral_e8.1 - a.collateral_e8.0) - (a.realised_pnl_e8 - a.fees_e8);
+        (a.collateral_e8.1 - a.collateral_e8.0) - (a.realised_pnl_e8 - a.fees_e8 + settled.debt_e8);
     a.bad_debt_split_ok = true;
     for i in 0..state.instruments().len() as u16 {
         let m = core.policy().metrics(i);

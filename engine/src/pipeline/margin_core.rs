@@ -14,7 +14,25 @@
 //!   crossings handled as above.
 //! - order ack → `Policy::on_ack`; the liquidation fee it returns is debited from the account's
 //!   wallet; a still-breached account is re-evaluated.
+//! - after a fill or a fee debit: an account left with no position and a negative wallet is
+//!   settled (see below).
 //! - a md gap or a dead producer → `Policy::on_gap` (books untrusted until the next snapshot).
+//!
+//! # Negative balances (bad debt)
+//! A fill that closes an account's last position beyond its bankruptcy price leaves its wallet
+//! below zero. The core settles that debt right away, the way `tests/policy_accounting.rs` drives
+//! the policy: `Policy::cover_negative` pays what the insurance fund can (its balance, metrics:
+//! bad debt, fund change, written off) and the account's wallet is credited with the whole debt
+//! (`MarginState::apply_collateral`), so it ends at zero: the fund's share comes out of the fund,
+//! the rest is written off. The debt is the wallet rounded up to E8 (the wallet ends in
+//! `[0, 1 E8 unit)`). Only accounts with no position at all (cross or isolated) are settled:
+//! an isolated position still open returns its margin to the wallet when it closes. Accounts
+//! that are flat and negative in the start snapshot are left alone (no event closed them).
+//!
+//! Settling is a pure function of the state and the account events, so the journal replay
+//! (`crate::outcome::audit`, which drives this same core) reproduces it; [`MarginCore::settled`]
+//! gives the totals the accounting check adds to its collateral identity. It costs an
+//! O(positions of the account) look-up per fill, allocates nothing and takes no lock.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -33,6 +51,21 @@ pub struct MarginCoreErrors {
     pub bad_marks: u64,
     /// Fills/collateral changes the state refused.
     pub bad_events: u64,
+    /// Negative balances the state refused to credit back (out of range): left unsettled.
+    pub unsettled: u64,
+}
+
+/// Negative balances the core settled (see the module docs), E8.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Settlements (an account settled twice counts twice).
+    pub count: u64,
+    /// Σ debt credited to the settled wallets (= `covered + written_off`).
+    pub debt_e8: i128,
+    /// Σ paid by the insurance fund (`Policy::cover_negative`).
+    pub covered_e8: i128,
+    /// Σ written off (the fund could not cover it).
+    pub written_off_e8: i128,
 }
 
 /// The margin state plus the policy.
@@ -47,6 +80,7 @@ pub struct MarginCore {
     scratch: Vec<u32>,
     positions: usize,
     errors: MarginCoreErrors,
+    settled: Settled,
     initial_pending: bool,
 }
 
@@ -73,6 +107,7 @@ impl MarginCore {
             policy,
             positions,
             errors: MarginCoreErrors::default(),
+            settled: Settled::default(),
             initial_pending: false,
         };
         let ids: Vec<u32> = core.state.account_ids().collect();
@@ -122,6 +157,56 @@ impl MarginCore {
     /// Records refused so far.
     pub fn errors(&self) -> MarginCoreErrors {
         self.errors
+    }
+
+    /// Negative balances settled so far.
+    pub fn settled(&self) -> Settled {
+        self.settled
+    }
+
+    /// Settles `account`'s wallet if it has no position left and is below zero (see the module
+    /// docs); `instrument` is the one whose fill or fee left it there (its metrics take the bad
+    /// debt). No allocation: a hash look-up and a walk of the account's (at most a few) units.
+    fn settle_if_closed(
+        &mut self,
+        account: u32,
+        instrument: u16,
+        trig: TriggerInfo,
+        out: &mut OrderSink,
+    ) {
+        let Some(r) = self.state.account(account) else {
+            return;
+        };
+        if r.wallet_balance >= 0 || r.cross_positions > 0 {
+            return;
+        }
+        let mut open = false;
+        self.state.for_each_position(account, |_| open = true);
+        if open {
+            return;
+        }
+        let Ok(debt) = i64::try_from(money_to_e8(-r.wallet_balance, Round::Ceil)) else {
+            self.errors.unsettled += 1;
+            return;
+        };
+        // Credit first: if the state refuses (out of range), the fund is not touched either.
+        self.crossings.clear();
+        if self
+            .state
+            .apply_collateral(account, debt, &mut self.crossings)
+            .is_err()
+        {
+            // Counted apart from `bad_events`: the event itself was applied (the audit tells a
+            // refused event by that counter).
+            self.errors.unsettled += 1;
+            return;
+        }
+        let covered = self.policy.cover_negative(instrument, debt);
+        self.settled.count += 1;
+        self.settled.debt_e8 += i128::from(debt);
+        self.settled.covered_e8 += i128::from(covered);
+        self.settled.written_off_e8 += i128::from(debt - covered);
+        self.handle_crossings(trig, out);
     }
 
     fn mark_breached(&mut self, account: u32, unit: u16) {
@@ -282,6 +367,9 @@ impl RiskCore for MarginCore {
                 }
                 self.policy.rank_adl(&self.state, a);
                 self.handle_crossings(trig, out);
+                if r.is_ok() {
+                    self.settle_if_closed(a, msg.instrument, trig, out);
+                }
             }
             Some(MsgKind::Collateral) => {
                 self.crossings.clear();
@@ -311,6 +399,7 @@ impl RiskCore for MarginCore {
                             self.errors.bad_events += 1;
                         }
                         self.handle_crossings(trig, out);
+                        self.settle_if_closed(a, r.effect.instrument, trig, out);
                     }
                     // Still breached: the next step of the episode.
                     self.push_scratch(a);
@@ -359,11 +448,23 @@ impl RiskCore for MarginCore {
                 (inst.symbol(), asset, policy.metrics(i as u16))
             });
         let mut s = crate::policy::metrics::summary_table(rows, policy.fund());
+        if self.settled.count > 0 {
+            let f =
+                |v: i128| hotrisk_feed::fixed::format_e8(v.clamp(0, i128::from(i64::MAX)) as i64);
+            let _ = writeln!(
+                s,
+                "negative balances settled: {} (debt {}, insurance fund paid {}, written off {})",
+                self.settled.count,
+                f(self.settled.debt_e8),
+                f(self.settled.covered_e8),
+                f(self.settled.written_off_e8)
+            );
+        }
         if self.errors != MarginCoreErrors::default() {
             let _ = writeln!(
                 s,
-                "refused records: {} marks, {} account events",
-                self.errors.bad_marks, self.errors.bad_events
+                "refused records: {} marks, {} account events; negative balances left unsettled: {}",
+                self.errors.bad_marks, self.errors.bad_events, self.errors.unsettled
             );
         }
         s

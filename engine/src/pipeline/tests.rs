@@ -496,3 +496,153 @@ fn closed_producer_is_not_reported_dead() {
     assert_eq!(s.counters.ticks, 10_000);
     assert_eq!(s.counters.producer_dead, 0, "{:?}", s.counters);
 }
+
+// ---- negative balances: the margin core settles them through `Policy::cover_negative` ----
+
+mod settlement {
+    use super::super::core::{OrderSink, RiskCore};
+    use super::super::margin_core::{MarginCore, Settled};
+    use crate::margin::{BracketSpec, Instrument, InstrumentSpec, Kind, MarginMode, MarginState};
+    use crate::policy::PolicyConfig;
+    use hotrisk_feed::fixed::E8;
+    use hotrisk_feed::wire::{Msg, MsgKind};
+
+    /// BTCUSDT-like: tick 0.1, lot 0.001, 0.5 % maintenance, 0.5 % liquidation fee.
+    fn btc() -> Instrument {
+        Instrument::new(InstrumentSpec {
+            symbol: "BTCUSDT".into(),
+            kind: Kind::Linear,
+            tick_size_e8: E8 / 10,
+            lot_size_e8: E8 / 1000,
+            contract_size_e8: E8,
+            liquidation_fee_rate_e8: E8 / 200,
+            brackets: vec![BracketSpec {
+                notional_cap_e8: None,
+                max_leverage_e8: 100 * E8,
+                maintenance_margin_rate_e8: E8 / 200,
+                maintenance_amount_e8: None,
+            }],
+        })
+        .unwrap()
+    }
+
+    /// Account 1: wallet 10, long 1 @ 100 (cross; bankruptcy price 90), optionally an isolated
+    /// short in instrument 1; account 2: wallet 1000, short 1 @ 100 (its counterparty).
+    fn core(fund_e8: i64, isolated: bool) -> MarginCore {
+        let mut st = MarginState::new(vec![btc(), btc()], vec![100 * E8, 100 * E8]).unwrap();
+        st.add_account(1, 10 * E8).unwrap();
+        st.add_position(1, 0, E8, 100 * E8, MarginMode::Cross, None)
+            .unwrap();
+        if isolated {
+            st.add_position(
+                1,
+                1,
+                -E8 / 1000,
+                100 * E8,
+                MarginMode::Isolated,
+                Some(5 * E8),
+            )
+            .unwrap();
+        }
+        st.add_account(2, 1000 * E8).unwrap();
+        st.add_position(2, 0, -E8, 100 * E8, MarginMode::Cross, None)
+            .unwrap();
+        st.evaluate_all();
+        MarginCore::new(st, PolicyConfig::default(), fund_e8).unwrap()
+    }
+
+    fn fill(account: u32, instrument: u16, qty: i64, price: i64) -> Msg {
+        let mut m = Msg::market(MsgKind::Fill, instrument, 1, 1);
+        m.account = account;
+        m.body = [qty, price, 0];
+        m
+    }
+
+    fn wallet_e8(c: &MarginCore, account: u32) -> i128 {
+        c.state().account(account).unwrap().wallet_balance / crate::margin::MONEY_PER_E8
+    }
+
+    #[test]
+    fn fill_beyond_bankruptcy_is_covered_by_the_fund() {
+        let mut c = core(1000 * E8, false);
+        let mut out = OrderSink::with_capacity(64);
+        // Closed at 80, 10 below bankruptcy: realised −20 on a wallet of 10.
+        c.on_account(&fill(1, 0, -E8, 80 * E8), &mut out);
+        assert_eq!(wallet_e8(&c, 1), 0, "the account ends at zero");
+        assert_eq!(
+            c.policy().fund().balance(),
+            990 * E8,
+            "the fund paid the debt"
+        );
+        assert_eq!(c.policy().fund().bad_debt_covered(), 10 * E8);
+        let m = c.policy().metrics(0);
+        assert_eq!(
+            (m.bad_debt, m.written_off, m.fund_change),
+            (i128::from(10 * E8), 0, -i128::from(10 * E8))
+        );
+        assert_eq!(
+            c.settled(),
+            Settled {
+                count: 1,
+                debt_e8: i128::from(10 * E8),
+                covered_e8: i128::from(10 * E8),
+                written_off_e8: 0,
+            }
+        );
+        // The counterparty is untouched; a later fill of someone else settles nothing more.
+        c.on_account(&fill(2, 0, E8 / 2, 80 * E8), &mut out);
+        assert_eq!(c.settled().count, 1);
+        assert_eq!(c.errors(), Default::default());
+        assert!(c.summary().contains("negative balances settled: 1"));
+    }
+
+    #[test]
+    fn a_short_fund_pays_what_it_has_and_the_rest_is_written_off() {
+        let mut c = core(4 * E8, false);
+        let mut out = OrderSink::with_capacity(64);
+        c.on_account(&fill(1, 0, -E8, 80 * E8), &mut out);
+        assert_eq!(wallet_e8(&c, 1), 0);
+        assert_eq!(
+            c.policy().fund().balance(),
+            0,
+            "the fund never goes negative"
+        );
+        let m = c.policy().metrics(0);
+        assert_eq!(
+            (m.bad_debt, m.written_off, m.fund_change),
+            (i128::from(10 * E8), i128::from(6 * E8), -i128::from(4 * E8))
+        );
+        let s = c.settled();
+        assert_eq!(
+            (s.debt_e8, s.covered_e8, s.written_off_e8),
+            (i128::from(10 * E8), i128::from(4 * E8), i128::from(6 * E8))
+        );
+        // An empty fund: everything is written off, the wallet still ends at zero.
+        let mut c = core(0, false);
+        c.on_account(&fill(1, 0, -E8, 70 * E8 + 3), &mut out);
+        assert_eq!(wallet_e8(&c, 1), 0);
+        assert_eq!(c.policy().fund().balance(), 0);
+        assert_eq!(c.settled().written_off_e8, i128::from(20 * E8 - 3));
+    }
+
+    #[test]
+    fn no_settlement_while_a_position_is_open_and_a_sub_e8_debt_rounds_up() {
+        let mut c = core(1000 * E8, true);
+        let mut out = OrderSink::with_capacity(64);
+        // The cross long closes below zero, but the isolated short is still open: wait.
+        c.on_account(&fill(1, 0, -E8, 80 * E8), &mut out);
+        assert_eq!(wallet_e8(&c, 1), -10 * i128::from(E8));
+        assert_eq!(c.settled(), Settled::default());
+        assert_eq!(c.policy().fund().balance(), 1000 * E8);
+        // The isolated short (0.001 @ 100) closes at 96.00000001: PnL 0.004 − 1e-11 and its
+        // margin 5 back, so the wallet is −4.996 − 1e-11. The debt rounds up to the next E8
+        // unit and the wallet ends in [0, 1 E8 unit).
+        c.on_account(&fill(1, 1, E8 / 1000, 96 * E8 + 1), &mut out);
+        let debt = 4_996 * E8 / 1000 + 1;
+        assert_eq!(c.settled().debt_e8, i128::from(debt));
+        assert_eq!(c.policy().fund().balance(), 1000 * E8 - debt);
+        let w = c.state().account(1).unwrap().wallet_balance;
+        assert!((0..crate::margin::MONEY_PER_E8).contains(&w), "{w}");
+        assert_eq!(c.errors(), Default::default());
+    }
+}

@@ -224,7 +224,7 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     md.section("Liquidations")
         .para(&liq.table())
         .para(DETERMINISM);
-    md.section("Accounting check").para(&audit).para("The run replayed in-process from its journal (see `hotrisk_engine::outcome::Audit`): collateral must move by exactly the realised PnL of the fills (recomputed independently) minus the fees the fund received; the fund by its fees, takeovers and covered balances.");
+    md.section("Accounting check").para(&audit).para("The run replayed in-process from its journal (see `hotrisk_engine::outcome::Audit`): collateral must move by exactly the realised PnL of the fills (recomputed independently) minus the fees the fund received, plus the negative balances of accounts closed out below zero that the engine settled (paid by the fund or written off); the fund by its fees, takeovers and covered balances.");
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
             .code(summary);
