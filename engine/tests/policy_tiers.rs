@@ -508,3 +508,60 @@ fn a_rejected_backstop_waits_for_its_deadline_before_the_next_try() {
     let (o, _) = decide(&mut p, &spec, 0, &a, MARK, 9, 2 * S + 2);
     assert_eq!(o, Outcome::Sent(Tier::Backstop));
 }
+
+#[test]
+fn the_slippage_bound_kept_per_mark_follows_the_mark() {
+    // The policy keeps each instrument's slippage bounds for the last mark it decided at: a
+    // policy that decided at one mark and then decides at another sends exactly what a fresh
+    // policy at the second mark sends, for a long (sell) and a short (buy).
+    let spec = btc();
+    let (ts, next) = (0, 48_900 * E8);
+    let long = long_acct();
+    let short = Acct {
+        id: 2,
+        wallet: 1_190 * E8,
+        qty: -E8,
+        entry: 48_000 * E8,
+    };
+    let at_next = |p: &mut Policy| {
+        prices(p, 0, ts, next);
+        let (b, a) = ladder(next, E8, 20, E8 / 10);
+        book(p, 0, ts, &b, &a);
+    };
+    let mut warm = setup(false, 0);
+    for a in [long, short] {
+        assert!(a.breached(&spec, MARK));
+        let (o, _) = decide(&mut warm, &spec, 0, &a, MARK, 10, ts + 1);
+        assert!(matches!(o, Outcome::Sent(_)), "{o:?}");
+    }
+    at_next(&mut warm);
+    let mut fresh = setup(false, 0);
+    at_next(&mut fresh);
+    // MB 190 at the new mark for both: the slippage bound binds, not the bankruptcy price.
+    let long = Acct {
+        id: 3,
+        wallet: 1_290 * E8,
+        ..long
+    };
+    let short = Acct {
+        id: 4,
+        wallet: 1_090 * E8,
+        ..short
+    };
+    for a in [long, short] {
+        assert!(a.breached(&spec, next));
+        let (o1, w) = decide(&mut warm, &spec, 0, &a, next, 11, ts + 2);
+        let (o2, f) = decide(&mut fresh, &spec, 0, &a, next, 11, ts + 2);
+        assert_eq!((o1, &w), (o2, &f));
+        assert!(matches!(o1, Outcome::Sent(_)), "{o1:?}");
+        let want = spec.round_tick(
+            if a.qty > 0 {
+                next - next / 1000
+            } else {
+                next + next / 1000
+            },
+            a.qty > 0,
+        );
+        assert_eq!(w[0].0.limit_price, want);
+    }
+}

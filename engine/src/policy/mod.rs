@@ -206,6 +206,9 @@ pub struct Policy {
     adl: Vec<AdlRanking>,
     waiting: Vec<IndexedHeap>,
     metrics: Vec<InstrumentMetrics>,
+    /// Per instrument: the slippage bounds of the last mark a decision used (they depend only
+    /// on the mark; recomputed when a decision sees another one).
+    bounds: Vec<sizing::SlippageBounds>,
 }
 
 impl Policy {
@@ -228,6 +231,8 @@ impl Policy {
                 .map(|_| IndexedHeap::with_capacity(accounts))
                 .collect(),
             metrics: vec![InstrumentMetrics::default(); n],
+            // `default()` is the bounds of mark 0 whatever the slippage rate: a valid entry.
+            bounds: vec![sizing::SlippageBounds::default(); n],
             specs,
         }
     }
@@ -476,7 +481,11 @@ impl Policy {
                 return self.backstop(input, k, bp, &mut order, m, deadline, out);
             }
         }
-        let Some(limit) = sizing::limit_price(spec, side, mark, self.cfg.tiers.slippage, bp) else {
+        let bounds = &mut self.bounds[i];
+        if bounds.mark != mark {
+            *bounds = sizing::SlippageBounds::new(mark, self.cfg.tiers.slippage);
+        }
+        let Some(limit) = sizing::limit_from_bound(spec, side, bounds.get(side), bp) else {
             return Outcome::Waiting(Wait::Nothing);
         };
         let mm_others = mm - pos.maintenance;

@@ -57,20 +57,62 @@ pub fn limit_price(
     slippage: i64,
     bankruptcy: Option<i64>,
 ) -> Option<i64> {
-    let (m, s) = (mark as i128, slippage as i128);
+    limit_from_bound(
+        spec,
+        side,
+        SlippageBounds::new(mark, slippage).get(side),
+        bankruptcy,
+    )
+}
+
+/// [`limit_price`] with the slippage bound already known (`bound ==
+/// SlippageBounds::new(mark, slippage).get(side)`): the bound depends only on the mark, so the
+/// policy keeps it per instrument and mark instead of recomputing it for every decision.
+#[inline]
+pub fn limit_from_bound(
+    spec: &InstrumentSpec,
+    side: Side,
+    bound: i64,
+    bankruptcy: Option<i64>,
+) -> Option<i64> {
     let p = match side {
-        Side::Sell => {
-            let b = sat(ceil_div(m * (E8 as i128 - s), E8 as i128));
-            let p = bankruptcy.map_or(b, |bp| b.max(bp));
-            spec.round_tick(p, true)
-        }
-        Side::Buy => {
-            let b = sat(floor_div(m * (E8 as i128 + s), E8 as i128));
-            let p = bankruptcy.map_or(b, |bp| b.min(bp));
-            spec.round_tick(p, false)
-        }
+        Side::Sell => spec.round_tick(bankruptcy.map_or(bound, |bp| bound.max(bp)), true),
+        Side::Buy => spec.round_tick(bankruptcy.map_or(bound, |bp| bound.min(bp)), false),
     };
     (p > 0).then_some(p)
+}
+
+/// The slippage bounds `B` of one mark: `mark·(1 − σ)` rounded up for a sell, `mark·(1 + σ)`
+/// rounded down for a buy (before the tick rounding of [`limit_from_bound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlippageBounds {
+    /// The mark they were computed for.
+    pub mark: i64,
+    /// The sell bound.
+    pub sell: i64,
+    /// The buy bound.
+    pub buy: i64,
+}
+
+impl SlippageBounds {
+    /// The bounds of `mark` for slippage rate `slippage` (E8).
+    pub fn new(mark: i64, slippage: i64) -> Self {
+        let (m, s) = (mark as i128, slippage as i128);
+        Self {
+            mark,
+            sell: sat(ceil_div(m * (E8 as i128 - s), E8 as i128)),
+            buy: sat(floor_div(m * (E8 as i128 + s), E8 as i128)),
+        }
+    }
+
+    /// The bound for an order on `side`.
+    #[inline]
+    pub fn get(&self, side: Side) -> i64 {
+        match side {
+            Side::Sell => self.sell,
+            Side::Buy => self.buy,
+        }
+    }
 }
 
 /// Walks `levels` (the contra side of an order on `side`) and sizes an order wanting `want`
