@@ -8,35 +8,9 @@ use hotrisk_engine::policy::{Policy, TriggerInfo};
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::{MsgKind, Side};
 use policy_common::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: delegates every call unchanged to the system allocator; the counter is a
-// thread-local `Cell` with a const initialiser, which itself never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        COUNT.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as our caller's (`layout` has non-zero size).
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was returned by `System.alloc` with this `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    COUNT.with(Cell::get)
-}
+mod thread_alloc;
+use thread_alloc::allocations;
 
 #[test]
 fn no_allocation_after_set_up() {

@@ -2,9 +2,6 @@
 //! `Policy::cover_negative`, the wallet credited back to zero) allocates nothing: account fills
 //! run under a counting global allocator that counts this thread's allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use hotrisk_engine::margin::{
     BracketSpec, Instrument, InstrumentSpec, Kind, MarginMode, MarginState,
 };
@@ -14,38 +11,8 @@ use hotrisk_engine::policy::PolicyConfig;
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::{Msg, MsgKind};
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: delegates every call unchanged to the system allocator; the counter is a thread-local
-// `Cell` with a const initialiser, which itself never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        COUNT.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as our caller's (`layout` has non-zero size).
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was returned by `System.alloc` with this `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        COUNT.with(|c| c.set(c.get() + 1));
-        // SAFETY: `ptr` was returned by `System.alloc` with `layout`; the caller guarantees
-        // `new_size` is valid for it.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn allocations() -> u64 {
-    COUNT.with(Cell::get)
-}
+mod thread_alloc;
+use thread_alloc::allocations;
 
 fn fill(account: u32, qty: i64, price: i64) -> Msg {
     let mut m = Msg::market(MsgKind::Fill, 0, 1, 1);
