@@ -157,22 +157,7 @@ impl Venue {
                     // bankruptcy price); the book is not touched.
                     exec.filled_qty = order.qty;
                     exec.filled_value = i128::from(order.limit_price) * i128::from(order.qty);
-                    let signed = if side == Side::Buy {
-                        order.qty
-                    } else {
-                        -order.qty
-                    };
-                    reply(Msg {
-                        seq: 0,
-                        exch_ts: now,
-                        local_ts: now,
-                        publish_ts: 0,
-                        kind: MsgKind::Fill as u8,
-                        aux: side as u8,
-                        instrument: order.instrument,
-                        account: order.account,
-                        body: [signed, order.limit_price, 0],
-                    });
+                    reply(fill_msg(order, side, order.qty, order.limit_price, now));
                     self.replies_sent += 1;
                     reply(ack(AckStatus::Filled, &exec));
                     self.replies_sent += 1;
@@ -209,18 +194,7 @@ impl Venue {
                     exec.filled_qty += take;
                     exec.filled_value += i128::from(price) * i128::from(take);
                     exec.levels += 1;
-                    let signed = if side == Side::Buy { take } else { -take };
-                    reply(Msg {
-                        seq: 0,
-                        exch_ts: now,
-                        local_ts: now,
-                        publish_ts: 0,
-                        kind: MsgKind::Fill as u8,
-                        aux: side as u8,
-                        instrument: order.instrument,
-                        account: order.account,
-                        body: [signed, price, 0],
-                    });
+                    reply(fill_msg(order, side, take, price, now));
                     self.replies_sent += 1;
                 }
                 let status = if exec.filled_qty == order.qty {
@@ -507,6 +481,21 @@ fn average_price(value: i128, qty: i64, side: u8) -> i64 {
     let (quot, rem) = (value / q, value % q);
     let up = side == Side::Buy as u8 && rem != 0;
     i64::try_from(quot + i128::from(up)).unwrap_or(i64::MAX)
+}
+
+/// The fill record the venue sends for `qty` lots of `order` at `price` (signed: + for a buy).
+fn fill_msg(order: &Order, side: Side, qty: i64, price: i64, now: i64) -> Msg {
+    Msg {
+        seq: 0,
+        exch_ts: now,
+        local_ts: now,
+        publish_ts: 0,
+        kind: MsgKind::Fill as u8,
+        aux: side as u8,
+        instrument: order.instrument,
+        account: order.account,
+        body: [if side == Side::Buy { qty } else { -qty }, price, 0],
+    }
 }
 
 #[cfg(test)]
