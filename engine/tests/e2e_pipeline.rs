@@ -260,20 +260,24 @@ fn flash_crash_negative_balances_are_settled_and_conserved() {
     let a = r.audit.unwrap();
     let ctx = format!("{}\n{}", a.table(), r.engine_summary);
     let (count, debt, covered, written_off) = a.settled_e8;
-    assert!(
-        count > 0,
-        "the scenario must close accounts below zero\n{ctx}"
-    );
+    // Always: every settled debt is paid by the fund or written off, no account is left below
+    // zero, and the books are conserved.
     assert_eq!(debt, covered + written_off, "{ctx}");
-    // The fund is too small for the crash (whether it has anything left when a settlement comes
-    // depends on the order of takeovers and settlements, i.e. on timing).
-    assert!(written_off > 0, "{ctx}");
     assert_eq!(a.negative_accounts, (0, 0), "debt left on accounts\n{ctx}");
     assert!(a.conserved(), "{ctx}");
-    assert!(
-        r.engine_summary.contains("negative balances settled:"),
-        "{ctx}"
-    );
+    // Whether a fill lands beyond an account's bankruptcy price depends on where the venue's
+    // fills fall among the crash's md records (timing); in about 1 run of 35 none does. The
+    // settlement itself, fund-short split included, is tested deterministically in
+    // `pipeline::tests::settlement`.
+    if count > 0 {
+        assert!(debt > 0, "{ctx}");
+        assert!(
+            r.engine_summary.contains("negative balances settled:"),
+            "{ctx}"
+        );
+    } else {
+        eprintln!("no account closed below zero in this run\n{ctx}");
+    }
     let healthy = r.engine_summary.contains("| producer dead 0 |")
         && r.engine_summary.contains("md records missed 0 |");
     if healthy {
