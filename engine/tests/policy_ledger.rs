@@ -86,11 +86,8 @@ impl Exchange {
 
 fn ack_of(p: &mut Policy, o: &Order, status: AckStatus, filled: i64) {
     let avg = if filled > 0 { o.limit_price } else { 0 };
-    p.on_ack(
-        &ack(o.account, 0, status as u8, o.order_id, filled, avg),
-        0,
-    )
-    .expect("the ack matches the outstanding order");
+    p.on_ack(&ack(o.account, 0, status as u8, o.order_id, filled, avg), 0)
+        .expect("the ack matches the outstanding order");
 }
 
 fn only(orders: &[(Order, OrderMetrics)]) -> Order {
@@ -142,7 +139,8 @@ fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
         qty: -E8,
         entry: 55_000 * E8,
     };
-    p.adl_mut(0).set(3, -E8 / 2, AdlRanking::score(9, 10, 10, 1));
+    p.adl_mut(0)
+        .set(3, -E8 / 2, AdlRanking::score(9, 10, 10, 1));
     p.adl_mut(0).set(4, -E8, AdlRanking::score(2, 10, 10, 1));
 
     // 1. Account 1: a backstop the venue rejects, decided again after the back-off, then filled.
@@ -153,6 +151,7 @@ fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
     let mut again = Vec::new();
     p.on_time(S + timeout + 1, |a| again.push(a));
     assert_eq!(again, [1]);
+    prices(&mut p, 0, S + timeout + 1, MARK);
     let (o, orders) = decide(&mut p, &spec, 0, &x.accts[1], MARK, 2, S + timeout + 1);
     assert_eq!(o, Outcome::Sent(Tier::Backstop), "the fund still covers it");
     let second = only(&orders);
@@ -170,12 +169,14 @@ fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
 
     // 2. Account 5: a backstop that fills 0.4 of 1, then the rest after the back-off.
     let t = 3 * S + 2 * timeout;
+    prices(&mut p, 0, t, MARK);
     let (o, orders) = decide(&mut p, &spec, 0, &x.accts[5], MARK, 3, t);
     assert_eq!(o, Outcome::Sent(Tier::Backstop));
     let part = only(&orders);
     x.transfer_fill(&part, 2 * E8 / 5, MARK, false);
     ack_of(&mut p, &part, AckStatus::Partial, 2 * E8 / 5);
     p.on_time(t + timeout + 1, |_| {});
+    prices(&mut p, 0, t + timeout + 1, MARK);
     let (o, orders) = decide(&mut p, &spec, 0, &x.accts[5], MARK, 4, t + timeout + 1);
     assert_eq!(o, Outcome::Sent(Tier::Backstop));
     let rest = only(&orders);
@@ -188,6 +189,7 @@ fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
     //    reduction fills and leaves it below zero; account 4 refuses; the bankrupt account's own
     //    transfer fills whole.
     let t = 5 * S + 4 * timeout;
+    prices(&mut p, 0, t, MARK);
     let (o, orders) = decide(&mut p, &spec, 0, &x.accts[2], MARK, 5, t);
     assert_eq!(o, Outcome::Sent(Tier::Adl), "{orders:?}");
     let got: Vec<(u32, i64)> = orders.iter().map(|(o, _)| (o.account, o.qty)).collect();
@@ -222,9 +224,17 @@ fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
     // The fund paid 20 + 20 for the backstops, then its last 10 for account 4's refused share;
     // account 3's 6.5 found it empty: written off.
     assert_eq!(m.fund_covered(), 50 * i128::from(E8), "fund paid\n{ctx}");
-    assert_eq!(m.written_off, 65 * i128::from(E8) / 10, "written off\n{ctx}");
+    assert_eq!(
+        m.written_off,
+        65 * i128::from(E8) / 10,
+        "written off\n{ctx}"
+    );
     assert_eq!(i128::from(fund.change()), m.fund_change, "{ctx}");
-    assert_eq!(m.fund_change, m.fees + m.fund_gain - m.fund_covered(), "{ctx}");
+    assert_eq!(
+        m.fund_change,
+        m.fees + m.fund_gain - m.fund_covered(),
+        "{ctx}"
+    );
     assert_eq!(fund.balance(), 0, "{ctx}");
     assert!(fund.balance() >= 0);
     // Nothing left on any account: wallets of the bankrupt accounts are zero at the transfer price.
@@ -256,8 +266,13 @@ fn a_timed_out_backstop_reserves_then_releases() {
     let mut again = Vec::new();
     p.on_time(S + timeout + 1, |a| again.push(a));
     assert_eq!(again, [1]);
+    prices(&mut p, 0, S + timeout + 1, MARK);
     let (o, orders) = decide(&mut p, &spec, 0, &acct, MARK, 2, S + timeout + 1);
-    assert_eq!(o, Outcome::Sent(Tier::Backstop), "the reservation was released");
+    assert_eq!(
+        o,
+        Outcome::Sent(Tier::Backstop),
+        "the reservation was released"
+    );
     let second = only(&orders);
     assert_ne!(first.order_id, second.order_id);
     ack_of(&mut p, &second, AckStatus::Filled, E8);
