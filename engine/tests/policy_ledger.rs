@@ -281,3 +281,197 @@ fn a_timed_out_backstop_reserves_then_releases() {
     assert_eq!(m.fund_covered(), 20 * i128::from(E8));
     assert_eq!(p.fund().balance(), 5 * E8);
 }
+
+/// The same accounting through the production path: the margin core (SoA state + policy) and
+/// the simulated venue answering every order with its fills and acknowledgement, in-process and
+/// deterministic. Account 1's first backstop order is lost on the way (no fill, no ack): it
+/// times out and is decided again. Account 2 is deleveraged against 3 (almost no margin: the
+/// reduction leaves it flat and below zero, and the core settles it) and 4. The losses are
+/// summed from the venue's fills, never from the policy.
+#[test]
+fn through_the_margin_core_and_the_venue() {
+    use hotrisk_engine::margin::{
+        BracketSpec, Instrument, InstrumentSpec as MarginSpec, Kind, MarginMode, MarginState,
+    };
+    use hotrisk_engine::pipeline::core::{OrderSink, RiskCore};
+    use hotrisk_engine::pipeline::margin_core::MarginCore;
+    use hotrisk_engine::policy::PolicyConfig;
+    use hotrisk_feed::venue::Venue;
+    use hotrisk_feed::wire::{Msg, MsgKind, Side};
+
+    let inst = Instrument::new(MarginSpec {
+        symbol: "BTCUSDT".into(),
+        kind: Kind::Linear,
+        tick_size_e8: E8 / 10,
+        lot_size_e8: E8 / 1000,
+        contract_size_e8: E8,
+        liquidation_fee_rate_e8: E8 / 200,
+        brackets: vec![BracketSpec {
+            notional_cap_e8: None,
+            max_leverage_e8: 100 * E8,
+            maintenance_margin_rate_e8: E8 / 200,
+            maintenance_amount_e8: None,
+        }],
+    })
+    .unwrap();
+    let mark = 85 * E8;
+    let mut st = MarginState::new(vec![inst], vec![mark]).unwrap();
+    // (account, wallet, qty, entry): 1 and 2 are past bankruptcy at 85 (both bankrupt at 90).
+    let accounts: [(u32, i64, i64, i64); 4] = [
+        (1, 10 * E8, E8, 100 * E8),
+        (2, 40 * E8, 4 * E8, 100 * E8),
+        (3, E8 / 2, -E8, 86 * E8),
+        (4, 1_000 * E8, -10 * E8, 120 * E8),
+    ];
+    let mut wallets = [0i64; 5];
+    for &(a, w, q, e) in &accounts {
+        st.add_account(a, w).unwrap();
+        st.add_position(a, 0, q, e, MarginMode::Cross, None)
+            .unwrap();
+        wallets[a as usize] = w;
+    }
+    st.evaluate_all();
+    // Enough for account 1's loss of 5, not for account 2's 20 (whichever is decided first).
+    let fund0 = 10 * E8;
+    let mut core = MarginCore::new(st, PolicyConfig::default(), fund0).unwrap();
+    let mut venue = Venue::new(1);
+    let mut out = OrderSink::with_capacity(256);
+
+    let md = |kind: MsgKind, ts: i64, aux: u8, body: [i64; 3]| {
+        let mut m = Msg::market(kind, 0, ts, ts);
+        m.aux = aux;
+        m.body = body;
+        m
+    };
+    // The independent books.
+    let mut handed_on = 0i128; // Σ own transfer fills: qty × (price − mark)
+    let mut carried = [0i128; 5]; // per counterparty: qty × (price − mark)
+    let mut positions = [0i64; 5];
+    let mut entries = [0i64; 5];
+    for &(a, _, q, e) in &accounts {
+        positions[a as usize] = q;
+        entries[a as usize] = e;
+    }
+    let mut dropped = 0;
+    let mut pending: Vec<Msg> = Vec::new();
+    let mut run = |core: &mut MarginCore,
+                   venue: &mut Venue,
+                   out: &mut OrderSink,
+                   msgs: &[Msg],
+                   ts: i64,
+                   account_events: bool| {
+        for m in msgs {
+            if account_events {
+                core.on_account(m, out);
+            } else {
+                venue.on_market(m);
+                core.on_market(m, out);
+            }
+        }
+        // Orders → venue → replies → core, until quiet.
+        loop {
+            let mut orders = Vec::new();
+            while let Some(o) = out.pop() {
+                orders.push(o);
+            }
+            if orders.is_empty() && pending.is_empty() {
+                break;
+            }
+            for o in orders {
+                let transfer = matches!(Tier::from_u8(o.tier), Some(Tier::Backstop | Tier::Adl))
+                    && o.kind == MsgKind::Order as u8;
+                if transfer && o.account == 1 && dropped == 0 {
+                    dropped += 1; // lost on the way: no fill, no ack
+                    continue;
+                }
+                venue.on_order(&o, ts, |r| {
+                    if transfer && r.kind == MsgKind::Fill as u8 {
+                        let a = r.account as usize;
+                        let q = r.body[0].abs();
+                        let px = r.body[1];
+                        let vs_mark = i128::from(px - mark) * i128::from(q) / i128::from(E8);
+                        // A long selling above the mark hands that on; a short buying above it
+                        // carries it.
+                        if r.aux == Side::Sell as u8 {
+                            handed_on += vs_mark;
+                        } else {
+                            carried[a] += vs_mark;
+                        }
+                        let sign = positions[a].signum();
+                        let pnl = i128::from(sign)
+                            * i128::from(px - entries[a])
+                            * i128::from(q)
+                            / i128::from(E8);
+                        wallets[a] += pnl as i64;
+                        positions[a] -= sign * q;
+                    }
+                    pending.push(r);
+                });
+            }
+            for r in std::mem::take(&mut pending) {
+                core.on_account(&r, out);
+            }
+        }
+    };
+    // Trusted data at t = 1 s: a book with nothing at or above 90, the index and the mark.
+    let s = 1_000_000_000i64;
+    let mut feed = vec![md(MsgKind::SnapshotBegin, s, 0, [0; 3])];
+    for k in 0..5 {
+        feed.push(md(MsgKind::BookLevel, s, Side::Buy as u8, [(80 - k) * E8, E8, 0]));
+        feed.push(md(MsgKind::BookLevel, s, Side::Sell as u8, [(86 + k) * E8, E8, 0]));
+    }
+    feed.push(md(MsgKind::SnapshotEnd, s, 0, [0; 3]));
+    feed.push(md(MsgKind::IndexPrice, s, 0, [mark, 0, 0]));
+    feed.push(md(MsgKind::MarkPrice, s, 0, [mark, 0, 0]));
+    run(&mut core, &mut venue, &mut out, &feed, s, false);
+    // 2.5 s later, same prices: account 1's lost backstop has timed out and is decided again.
+    let t = s + 2 * s + s / 2;
+    let later = [
+        md(MsgKind::IndexPrice, t, 0, [mark, 0, 0]),
+        md(MsgKind::MarkPrice, t, 0, [mark, 0, 0]),
+    ];
+    run(&mut core, &mut venue, &mut out, &later, t, false);
+    drop(run);
+    assert_eq!(dropped, 1);
+
+    // Independent: 1 hands on 5, 2 hands on 4 × 5 = 20; 3 carried 1 × 5 from a margin balance of
+    // 1.5 and ended at 0.5 + (86 − 90) = −3.5: that 3.5 is the part it could not carry.
+    assert_eq!(positions, [0, 0, 0, 0, -7 * E8]);
+    assert_eq!(handed_on, 25 * i128::from(E8));
+    assert_eq!(carried[3] + carried[4], 20 * i128::from(E8));
+    assert_eq!(wallets[3], -35 * E8 / 10);
+    let settled = core.settled();
+    assert_eq!(settled.debt_e8, 35 * i128::from(E8) / 10);
+    let new_debt = (settled.debt_e8 - carried[3]).max(0);
+    let m = *core.policy().metrics(0);
+    let fund = *core.policy().fund();
+    let ctx = format!("{m:#?}\n{fund:?}\n{}", core.summary());
+    assert_eq!(m.bad_debt, handed_on + new_debt, "bad debt\n{ctx}");
+    assert_eq!(
+        m.socialised,
+        carried[3] + carried[4] - settled.debt_e8,
+        "socialised\n{ctx}"
+    );
+    assert_eq!(
+        m.bad_debt,
+        m.fund_covered() + m.socialised + m.written_off,
+        "{ctx}"
+    );
+    assert_eq!(i128::from(fund.change()), m.fund_change, "{ctx}");
+    assert_eq!(m.fund_change, m.fees + m.fund_gain - m.fund_covered(), "{ctx}");
+    // The fund paid account 1's 5 and account 3's 3.5: nothing written off.
+    assert_eq!(m.fund_covered(), 85 * i128::from(E8) / 10, "{ctx}");
+    assert_eq!(m.written_off, 0, "{ctx}");
+    assert_eq!(fund.balance(), fund0 - 85 * E8 / 10, "{ctx}");
+    assert_eq!(fund.reserved(), 0, "{ctx}");
+    // What happened: two backstop decisions for account 1 (the lost one and the one that
+    // filled), one ADL decision for account 2 with two counterparty reductions.
+    assert_eq!(
+        (m.orders_by_tier[Tier::Backstop as usize], m.orders_by_tier[Tier::Adl as usize]),
+        (2, 1),
+        "{ctx}"
+    );
+    assert_eq!(m.adl_count, 2, "{ctx}");
+    // The core's own settlement totals agree.
+    assert_eq!(settled.covered_e8 + settled.written_off_e8, settled.debt_e8);
+}

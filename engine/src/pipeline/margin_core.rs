@@ -111,7 +111,10 @@ impl MarginCore {
             settled: Settled::default(),
             initial_pending: false,
         };
-        let ids: Vec<u32> = core.state.account_ids().collect();
+        // In id order: the state's account map iterates in a per-process random order, and the
+        // accounts already breached are decided in this order on the first record.
+        let mut ids: Vec<u32> = core.state.account_ids().collect();
+        ids.sort_unstable();
         for a in ids {
             core.policy.rank_adl(&core.state, a);
             // Units already below maintenance in the snapshot: decided on the first record.
