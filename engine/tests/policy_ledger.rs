@@ -434,18 +434,14 @@ fn through_the_margin_core_and_the_venue() {
     drop(run);
     assert_eq!(dropped, 1);
 
-    // Independent: 1 hands on 5, 2 hands on 4 × 5 = 20; 3 carried 1 × 5 from a margin balance of
-    // 1.5 and ended at 0.5 + (86 − 90) = −3.5: that 3.5 is the part it could not carry.
-    assert_eq!(positions, [0, 0, 0, 0, -7 * E8]);
-    assert_eq!(handed_on, 25 * i128::from(E8));
-    assert_eq!(carried[3] + carried[4], 20 * i128::from(E8));
-    assert_eq!(wallets[3], -35 * E8 / 10);
     let settled = core.settled();
-    assert_eq!(settled.debt_e8, 35 * i128::from(E8) / 10);
     let new_debt = (settled.debt_e8 - carried[3]).max(0);
     let m = *core.policy().metrics(0);
     let fund = *core.policy().fund();
-    let ctx = format!("{m:#?}\n{fund:?}\n{}", core.summary());
+    let ctx = format!(
+        "independent: handed on {handed_on}, carried {carried:?}, settled {settled:?}\n{m:#?}\n{fund:?}\n{}",
+        core.summary()
+    );
     assert_eq!(m.bad_debt, handed_on + new_debt, "bad debt\n{ctx}");
     assert_eq!(
         m.socialised,
@@ -464,6 +460,13 @@ fn through_the_margin_core_and_the_venue() {
     assert_eq!(m.written_off, 0, "{ctx}");
     assert_eq!(fund.balance(), fund0 - 85 * E8 / 10, "{ctx}");
     assert_eq!(fund.reserved(), 0, "{ctx}");
+    // Independent: 1 hands on 5, 2 hands on 4 × 5 = 20; 3 carried 1 × 5 from a margin balance of
+    // 1.5 and ended at 0.5 + (86 − 90) = −3.5: that 3.5 is the part it could not carry.
+    assert_eq!(positions, [0, 0, 0, 0, -7 * E8]);
+    assert_eq!(handed_on, 25 * i128::from(E8));
+    assert_eq!(carried[3] + carried[4], 20 * i128::from(E8));
+    assert_eq!(wallets[3], -35 * E8 / 10);
+    assert_eq!(settled.debt_e8, 35 * i128::from(E8) / 10);
     // What happened: two backstop decisions for account 1 (the lost one and the one that
     // filled), one ADL decision for account 2 with two counterparty reductions.
     assert_eq!(
