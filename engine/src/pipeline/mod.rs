@@ -626,6 +626,7 @@ impl<C: RiskCore + 'static> Running<C> {
                 .ok_or_else(|| std::io::Error::other("the inline gateway did not report"))?,
         };
         self.reporter_stop.store(true, Ordering::Release);
+        self.reporter.thread().unpark();
         let total = self
             .reporter
             .join()
@@ -1187,10 +1188,24 @@ impl Reporter {
         let mut next_report = self.interval;
         let mut next_sync = self.sync_interval;
         let mut seen = self.counters.snapshot();
+        let prom = match self.prom.take() {
+            Some(l) => Some(PromServer::start(
+                l,
+                Arc::clone(&self.counters),
+                last.clone(),
+            )?),
+            None => None,
+        };
         while !self.stop.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(5));
+            // Sleep until the next thing is due (a journal sync or an interval), not on a short
+            // poll: every wake-up of this thread can preempt a hot thread that shares its core
+            // (the scheduler places it), and on a VM each costs microseconds. `wait` unparks us.
             let now = start.elapsed();
-            self.serve_prometheus(&last);
+            let due = next_sync.min(next_report);
+            if now < due {
+                std::thread::park_timeout(due - now);
+                continue;
+            }
             if now >= next_sync {
                 next_sync = now + self.sync_interval;
                 if let Err(e) = self.sync.flush_async() {
@@ -1214,6 +1229,9 @@ impl Reporter {
             let end = start.elapsed();
             self.close_interval(&mut interval, &mut total, &mut last, interval_start, end)?;
             interval_start = end;
+            if let Some(p) = &prom {
+                p.publish(&last);
+            }
             let c = self.counters.snapshot();
             if c.md_gaps != seen.md_gaps {
                 eprintln!(
@@ -1235,6 +1253,9 @@ impl Reporter {
         }
         let end = start.elapsed();
         self.close_interval(&mut interval, &mut total, &mut last, interval_start, end)?;
+        if let Some(p) = prom {
+            p.stop();
+        }
         self.files.write_hgrms(&total)?;
         self.sync.flush()?;
         Ok(total)
@@ -1266,22 +1287,89 @@ impl Reporter {
         interval.reset();
         Ok(())
     }
+}
 
-    fn serve_prometheus(&self, last: &StageHistograms) {
-        let Some(l) = &self.prom else { return };
+/// The Prometheus endpoint: its own cold thread, blocked in `accept` (no polling, so it never
+/// wakes up unless scraped). It serves the last closed interval's histograms, which the reporter
+/// hands over after each interval, and the live counters.
+struct PromServer {
+    last: Arc<std::sync::Mutex<StageHistograms>>,
+    stop: Arc<AtomicBool>,
+    addr: Option<std::net::SocketAddr>,
+    thread: JoinHandle<()>,
+}
+
+impl PromServer {
+    fn start(
+        listener: std::net::TcpListener,
+        counters: Arc<Counters>,
+        empty: StageHistograms,
+    ) -> std::io::Result<Self> {
+        let last = Arc::new(std::sync::Mutex::new(empty));
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = listener.local_addr().ok();
+        let (l2, s2) = (Arc::clone(&last), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("hotrisk-prom".into())
+            .spawn(move || Self::serve(&listener, &l2, &s2, &counters))?;
+        Ok(Self {
+            last,
+            stop,
+            addr,
+            thread,
+        })
+    }
+
+    fn serve(
+        l: &std::net::TcpListener,
+        last: &std::sync::Mutex<StageHistograms>,
+        stop: &AtomicBool,
+        counters: &Counters,
+    ) {
         use std::io::{Read, Write};
-        while let Ok((mut s, _)) = l.accept() {
-            let _ = s.set_nonblocking(false);
+        if let Err(e) = l.set_nonblocking(false) {
+            eprintln!("hotrisk: warning: Prometheus endpoint: {e}; not served");
+            return;
+        }
+        for conn in l.incoming() {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let Ok(mut s) = conn else { continue };
             let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
-            let body = prometheus_text(last, &self.counters.snapshot());
+            let body = {
+                let h = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                prometheus_text(&h, &counters.snapshot())
+            };
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
+    }
+
+    /// Hands over the last closed interval (cold: the reporter's thread).
+    fn publish(&self, h: &StageHistograms) {
+        let mut g = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.reset();
+        g.add(h);
+    }
+
+    /// Stops the thread: sets the flag and wakes its `accept` with a connection of our own.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(a) = self.addr {
+            let _ = std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200));
+        }
+        let _ = self.thread.join();
     }
 }
 
