@@ -58,6 +58,11 @@ pub struct Options {
     pub hist_dir: PathBuf,
     /// The engine's gateway placement (`Auto`: inline, since risk and gateway share core B).
     pub gateway: GatewayMode,
+    /// The risk thread's idle strategy; `None`: busy-spin when the gateway is not a thread of its
+    /// own (the risk thread is then the only hot thread on core B, the driver has core A, and a
+    /// `sched_yield` in the wait would only add a syscall to a tick that arrives during it),
+    /// otherwise the engine's own rule.
+    pub idle: Option<IdleKind>,
 }
 
 /// What was measured.
@@ -163,7 +168,10 @@ pub fn run(o: &Options) -> Result<Outcome> {
     cfg.threads.risk_core = Some(o.cores.1);
     cfg.threads.gateway_core = Some(o.cores.1);
     cfg.threads.reporter_core = None;
-    cfg.threads.idle = IdleKind::Auto;
+    cfg.threads.idle = o.idle.unwrap_or(match o.gateway {
+        GatewayMode::Thread => IdleKind::Auto,
+        _ => IdleKind::BusySpin,
+    });
     cfg.threads.gateway = o.gateway;
 
     // One position, flipped long ↔ short by a fill after each order (see the module docs).

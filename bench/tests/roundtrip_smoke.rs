@@ -4,7 +4,7 @@
 
 use hotrisk_bench::alloc::Counting;
 use hotrisk_bench::roundtrip::{run, Options};
-use hotrisk_engine::config::GatewayMode;
+use hotrisk_engine::config::{GatewayMode, IdleKind};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -20,6 +20,8 @@ fn every_tick_comes_back_as_its_order_and_the_report_says_what_the_cores_took() 
         shm_dir: dir.path().to_path_buf(),
         hist_dir: dir.path().join("hist"),
         gateway: GatewayMode::Auto,
+        // One core: driver and engine take turns, so the engine must yield when idle.
+        idle: (n == 1).then_some(IdleKind::SpinThenYield),
     };
     let out = run(&o).expect("round trip runs");
     assert_eq!(out.round_trip.len(), 3_000);
