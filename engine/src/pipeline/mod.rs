@@ -8,6 +8,12 @@
 //!                                           └──────────► reporter (cold): .hlog, .hgrm, table, Prometheus, msync
 //! ```
 //!
+//! The cold threads stay out of the hot cores' way: the reporter sleeps until its next journal
+//! sync or interval (about a dozen wake-ups a second with the defaults, not a poll), and the
+//! Prometheus endpoint, when configured, is a thread of its own blocked in `accept`. Each wake-up
+//! of a cold thread that the scheduler places on a hot core preempts the hot thread for a few
+//! microseconds (more on a VM), which is what the far tail of `hotrisk-bench roundtrip` sees.
+//!
 //! # Back-pressure: the order backlog
 //! Every order a core decides goes into the risk thread's [`OrderSink`], a preallocated FIFO
 //! ring (`queue.backlog` slots; by default two per account), together with the journal-only
