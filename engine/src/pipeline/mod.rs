@@ -84,6 +84,16 @@
 //! the interleaving is always md₁, a₁, md₂, a₂, …; in general the journal records the
 //! interleaving that happened, and a replay reproduces it.
 //!
+//! # Lock-step (`queue.lockstep`)
+//! Against a live venue the interleaving depends on timing: an answer that comes back while the
+//! engine is inside a burst of md records is applied before or after some record of the burst.
+//! With `queue.lockstep` step (1) also waits until every live order has its final answer (one
+//! `OrderAck` per order; the sink counts orders, step (2) counts acks), so each answer, and the
+//! orders it causes, land right after the md record that triggered the order and before the next
+//! one. Against a deterministic venue the whole run is then the same bit for bit, run after run
+//! (`tests::lockstep_holds_market_data_until_every_order_is_answered`, and the demo test
+//! `lockstep_demo_is_deterministic_run_to_run`). The price: md waits for the venue's round trip.
+//!
 //! # Input health
 //! A lap or a hole in the producer's sequence, and a producer whose heartbeat is older than
 //! `health.heartbeat_timeout_ms`, are given to the core as [`Health`] (which must not liquidate
@@ -542,6 +552,8 @@ pub fn start<C: RiskCore + 'static>(
         rec: risk_rec,
         sink: OrderSink::attached(backlog, output),
         acct_headroom: cfg.queue.event_headroom.clamp(1, backlog),
+        lockstep: cfg.queue.lockstep,
+        answers: 0,
         events,
         next_event: 0,
         replay_until,
@@ -660,6 +672,10 @@ struct RiskLoop<C: RiskCore> {
     sink: OrderSink,
     /// Account events are read only while this many backlog slots are free.
     acct_headroom: usize,
+    /// `queue.lockstep`: the next md record waits until every live order has its answer.
+    lockstep: bool,
+    /// Final answers (`OrderAck`) read live from the account ring.
+    answers: u64,
     events: Vec<(u64, Msg)>,
     next_event: usize,
     replay_until: u64,
@@ -700,8 +716,10 @@ impl<C: RiskCore> RiskLoop<C> {
             let drained = self.sink.drain();
             worked |= self.sink.len() != had;
             // (1) one market-data record, only when nothing waits (back-pressure: the record
-            // stays in the broadcast ring; if the writer laps us, the gap is reported).
-            if !md_closed && drained {
+            // stays in the broadcast ring; if the writer laps us, the gap is reported) and, in
+            // lock-step, when every order sent has its answer (applied before this record).
+            let answered = !self.lockstep || replaying || self.answers >= self.sink.live_orders();
+            if !md_closed && drained && answered {
                 match self.md.try_read() {
                     ReadOutcome::Item(m) => {
                         let t_read = now_ns();
@@ -779,6 +797,8 @@ impl<C: RiskCore> RiskLoop<C> {
                 if let Some(acct) = self.acct.as_mut() {
                     if let Some(ev) = acct.try_pop() {
                         let t_read = now_ns();
+                        self.answers +=
+                            u64::from(ev.kind == hotrisk_feed::wire::MsgKind::OrderAck as u8);
                         self.apply_event(&ev, last_md, t_read, false);
                         self.sink.drain();
                         worked = true;
