@@ -105,8 +105,8 @@ impl std::fmt::Debug for OrderSink {
 
 impl OrderSink {
     /// A detached sink holding up to `cap` entries (rounded up to a power of two, at least 1;
-    /// allocated here, once). Past capacity it refuses, counted; the engine uses
-    /// [`OrderSink::attached`].
+    /// allocated here, once). Past capacity it refuses, counted; the engine's own sink is
+    /// attached to the gateway side and never refuses.
     pub fn with_capacity(cap: usize) -> Self {
         let n = cap.max(1).next_power_of_two();
         Self {
