@@ -45,6 +45,13 @@ fn no_counterparty_means_a_backstop_and_uncovered_bad_debt() {
     assert_eq!((ord.account, ord.tier), (1, Tier::Backstop as u8));
     assert_eq!((ord.qty, ord.limit_price), (E8, BP));
     assert_eq!((m.bad_debt, m.fund_change), (20 * E8, -5 * E8));
+    // Money moves on the fill, not at the decision: the fund's 5 is only reserved.
+    assert_eq!(p.metrics(0).bad_debt, 0);
+    assert_eq!((p.fund().balance(), p.fund().available()), (5 * E8, 0));
+    // tracked as the account's own order: its fill marks it bankrupt and books the loss
+    p.on_ack(&ack(1, 0, AckStatus::Filled as u8, ord.order_id, E8, BP), 0)
+        .unwrap();
+    assert_eq!(p.states().phase(1), Phase::Bankrupt);
     let agg = p.metrics(0);
     assert_eq!(agg.adl_count, 0);
     assert_eq!(
@@ -57,10 +64,6 @@ fn no_counterparty_means_a_backstop_and_uncovered_bad_debt() {
         (20 * E8 as i128, 0, 15 * E8 as i128, 5 * E8 as i128)
     );
     assert_eq!(p.fund().balance(), 0);
-    // tracked as the account's own order: its fill marks it bankrupt
-    p.on_ack(&ack(1, 0, AckStatus::Filled as u8, ord.order_id, E8, BP), 0)
-        .unwrap();
-    assert_eq!(p.states().phase(1), Phase::Bankrupt);
 }
 
 #[test]

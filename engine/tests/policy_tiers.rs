@@ -219,6 +219,15 @@ fn backstop_when_the_book_cannot_fill_before_bankruptcy() {
     assert_eq!(ord.tier, Tier::Backstop as u8);
     assert_eq!(m.fund_change, -20 * E8);
     assert_eq!(m.bad_debt, 20 * E8);
+    // Reserved at the decision, paid on the fill.
+    assert_eq!(
+        (p.fund().balance(), p.fund().available()),
+        (1_000 * E8, 980 * E8)
+    );
+    assert_eq!(p.metrics(0).bad_debt, 0);
+    p.on_ack(&ack(1, 0, 0, ord.order_id, E8, ord.limit_price), 0)
+        .unwrap();
+    assert_eq!(p.states().phase(1), Phase::Bankrupt);
     assert_eq!(p.fund().balance(), 980 * E8);
     // The fund carried all of the bad debt: nothing socialised, nothing written off.
     let agg = p.metrics(0);
@@ -233,9 +242,6 @@ fn backstop_when_the_book_cannot_fill_before_bankruptcy() {
     assert_eq!(agg.mean_slippage_bps(), 0);
     assert_eq!(agg.mean_transfer_slippage_bps(), m.slippage_bps);
     assert!(m.slippage_bps < 0);
-    p.on_ack(&ack(1, 0, 0, ord.order_id, E8, ord.limit_price), 0)
-        .unwrap();
-    assert_eq!(p.states().phase(1), Phase::Bankrupt);
 }
 
 #[test]
@@ -271,6 +277,11 @@ fn adl_in_ranking_order_when_the_fund_cannot_cover() {
     );
     assert!(orders.iter().all(|(o, _)| o.tier == Tier::Adl as u8));
     assert_eq!(p.metrics(0).adl_count, 3);
+    // Every reduction and the bankrupt account's own transfer fill: the money is booked then.
+    for (o, _) in &orders {
+        p.on_ack(&ack(o.account, 0, 0, o.order_id, o.qty, o.limit_price), 0)
+            .unwrap();
+    }
     // The 20 of bad debt went to the deleveraged shorts, none to the fund.
     let agg = p.metrics(0);
     assert_eq!(agg.bad_debt, 20 * E8 as i128);

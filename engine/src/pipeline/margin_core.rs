@@ -42,6 +42,7 @@ use hotrisk_feed::wire::{Msg, MsgKind};
 use super::core::{CoreInfo, Health, OrderSink, RiskCore};
 use crate::margin::math::{money_to_e8, Round};
 use crate::margin::{Crossings, MarginMode, MarginState, CROSS};
+use crate::policy::state::Phase;
 use crate::policy::{Outcome, Policy, PolicyConfig, TriggerInfo, Wait};
 
 /// Counters of records the core could not apply (reported at exit).
@@ -110,7 +111,10 @@ impl MarginCore {
             settled: Settled::default(),
             initial_pending: false,
         };
-        let ids: Vec<u32> = core.state.account_ids().collect();
+        // In id order: the state's account map iterates in a per-process random order, and the
+        // accounts already breached are decided in this order on the first record.
+        let mut ids: Vec<u32> = core.state.account_ids().collect();
+        ids.sort_unstable();
         for a in ids {
             core.policy.rank_adl(&core.state, a);
             // Units already below maintenance in the snapshot: decided on the first record.
@@ -180,6 +184,15 @@ impl MarginCore {
         if r.wallet_balance >= 0 || r.cross_positions > 0 {
             return;
         }
+        // An order of the account is still outstanding (its fills came, its ack not yet): wait
+        // for the ack, which books what the order moved (an ADL reduction's socialised loss),
+        // so the debt is not counted twice (see `Policy::cover_negative`).
+        if matches!(
+            self.policy.states().phase(account),
+            Phase::Cancelling | Phase::Liquidating
+        ) {
+            return;
+        }
         let mut open = false;
         self.state.for_each_position(account, |_| open = true);
         if open {
@@ -201,7 +214,7 @@ impl MarginCore {
             self.errors.unsettled += 1;
             return;
         }
-        let covered = self.policy.cover_negative(instrument, debt);
+        let covered = self.policy.cover_negative(account, instrument, debt);
         self.settled.count += 1;
         self.settled.debt_e8 += i128::from(debt);
         self.settled.covered_e8 += i128::from(covered);
@@ -344,6 +357,15 @@ impl RiskCore for MarginCore {
             }
         });
         if !self.scratch.is_empty() {
+            // An account whose order was given up may be flat and below zero (its fills came,
+            // its ack never did): settle it now.
+            let mut k = 0;
+            while k < self.scratch.len() {
+                let a = self.scratch[k];
+                k += 1;
+                let instrument = self.policy.transfer(a).map_or(0, |t| t.instrument);
+                self.settle_if_closed(a, instrument, trig, out);
+            }
             self.redecide(false, trig, out);
         }
     }
@@ -399,8 +421,9 @@ impl RiskCore for MarginCore {
                             self.errors.bad_events += 1;
                         }
                         self.handle_crossings(trig, out);
-                        self.settle_if_closed(a, r.effect.instrument, trig, out);
                     }
+                    // After the ack (settlement waits for it: see `settle_if_closed`).
+                    self.settle_if_closed(a, r.effect.instrument, trig, out);
                     // Still breached: the next step of the episode.
                     self.push_scratch(a);
                     self.redecide(false, trig, out);

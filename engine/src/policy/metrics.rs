@@ -124,8 +124,8 @@ impl InstrumentMetrics {
         *sum += i128::from(m.slippage_bps) * i128::from(qty);
         *q += i128::from(qty);
         self.fraction_sum += i128::from(m.fraction_closed);
-        self.bad_debt += i128::from(m.bad_debt);
-        self.fund_change += i128::from(m.fund_change);
+        // The money fields are not booked here (a decision moves no money): see
+        // `policy::insurance` — fills book them.
     }
 
     /// Liquidation decisions (all tiers but the cancel).
@@ -360,7 +360,8 @@ mod tests {
         a.record(&backstop, 8 * E8);
         assert_eq!(a.mean_slippage_bps(), 5 * E8);
         assert_eq!(a.mean_transfer_slippage_bps(), -100 * E8);
-        assert_eq!(a.fund_covered(), 7 * i128::from(E8));
+        // A decision moves no money: the fills book it (`policy::insurance`).
+        assert_eq!((a.bad_debt, a.fund_change, a.fund_covered()), (0, 0, 0));
     }
 
     #[test]

@@ -75,7 +75,7 @@ use hotrisk_feed::wire::{
     order_id, AckStatus, InstrumentStatus, Msg, MsgKind, Order, Side, Tier, FLAG_REDUCE_ONLY,
     TIF_IOC,
 };
-use insurance::InsuranceFund;
+use insurance::{InsuranceFund, Transfer, TransferBooks, TransferState, Transfers};
 use metrics::{margin_ratio, slippage_bps, InstrumentMetrics, OrderMetrics};
 use spec::InstrumentSpec;
 use state::AccountStates;
@@ -203,6 +203,9 @@ pub struct Policy {
     guards: Vec<Guard>,
     states: AccountStates,
     fund: InsuranceFund,
+    /// Backstop/ADL transfers decided and not yet booked, one slot per account
+    /// ([`insurance`]'s module docs: money is booked on fills, never at the decision).
+    transfers: Transfers,
     adl: Vec<AdlRanking>,
     waiting: Vec<IndexedHeap>,
     metrics: Vec<InstrumentMetrics>,
@@ -226,6 +229,7 @@ impl Policy {
             guards: vec![Guard::new(); n],
             states: AccountStates::new(accounts),
             fund: InsuranceFund::new(insurance_fund),
+            transfers: Transfers::new(accounts),
             adl: (0..n).map(|_| AdlRanking::new(accounts)).collect(),
             waiting: (0..n)
                 .map(|_| IndexedHeap::with_capacity(accounts))
@@ -277,16 +281,51 @@ impl Policy {
         &self.fund
     }
 
-    /// An account closed out with a negative wallet (`debt` > 0): the fund pays what it can;
-    /// returns the amount covered (the rest is bad debt, see [`insurance::Ledger::write_off`]).
-    pub fn cover_negative(&mut self, instrument: u16, debt: i64) -> i64 {
-        let covered = self.fund.cover_up_to(debt);
-        if let Some(m) = self.metrics.get_mut(instrument as usize) {
-            m.fund_change -= i128::from(covered);
-            m.bad_debt += i128::from(debt.max(0));
-            m.written_off += i128::from(debt.max(0) - covered);
+    /// The transfer record of `account` (its latest backstop/ADL order, own or as a
+    /// counterparty), if any.
+    pub fn transfer(&self, account: u32) -> Option<&Transfer> {
+        self.transfers
+            .get(account)
+            .filter(|t| t.state != TransferState::None)
+    }
+
+    /// `account` has no position left and a negative wallet (`debt` > 0), after its last fill on
+    /// `instrument` and after that order's ack (call it then: the ack books what an ADL
+    /// reduction made the account carry). The fund pays what it can from its available balance;
+    /// returns the amount covered (the rest is written off, see [`insurance::Ledger::write_off`]).
+    ///
+    /// Booked once: the part of the debt up to the loss the account carried as an ADL
+    /// counterparty was already counted as bad debt (socialised) when that reduction filled, so
+    /// it moves from `socialised` to the fund / written off; only the rest is new bad debt.
+    pub fn cover_negative(&mut self, account: u32, instrument: u16, debt: i64) -> i64 {
+        let debt = debt.max(0);
+        let (carried, j) = self.transfers.settle_carried(account, debt);
+        let mut covered = 0;
+        if let Some(m) = self.metrics.get_mut(usize::from(j)) {
+            let c = self.fund.cover_up_to(carried);
+            m.socialised -= i128::from(carried);
+            m.written_off += i128::from(carried - c);
+            m.fund_change -= i128::from(c);
+            covered += c;
+        }
+        let new = debt - carried;
+        if let Some(m) = self.metrics.get_mut(usize::from(instrument)) {
+            let c = self.fund.cover_up_to(new);
+            m.bad_debt += i128::from(new);
+            m.written_off += i128::from(new - c);
+            m.fund_change -= i128::from(c);
+            covered += c;
         }
         covered
+    }
+
+    fn books(&mut self) -> TransferBooks<'_> {
+        TransferBooks {
+            fund: &mut self.fund,
+            transfers: &mut self.transfers,
+            metrics: &mut self.metrics,
+            specs: &self.specs,
+        }
     }
 
     /// An instrument's aggregated metrics.
@@ -360,8 +399,28 @@ impl Policy {
     /// deadlines are kept in a heap by [`AccountStates`] (earliest on top), so this is O(1) when
     /// nothing is due and O(log n) per account whose deadline passed (see
     /// [`AccountStates::expire`]).
-    pub fn on_time(&mut self, now: i64, reevaluate: impl FnMut(u32)) {
-        self.states.expire(now, reevaluate);
+    ///
+    /// A backstop/ADL transfer given up this way books nothing: its reservation is released
+    /// (a late fill of the bankrupt account's own transfer still books, see [`insurance`]).
+    pub fn on_time(&mut self, now: i64, mut reevaluate: impl FnMut(u32)) {
+        let Self {
+            states,
+            fund,
+            transfers,
+            metrics,
+            specs,
+            ..
+        } = self;
+        let mut books = TransferBooks {
+            fund,
+            transfers,
+            metrics,
+            specs,
+        };
+        states.expire(now, |a| {
+            books.on_timeout(a);
+            reevaluate(a);
+        });
     }
 
     /// The account waiting on `instrument`'s budget with the worst margin ratio, if at least one
@@ -381,9 +440,19 @@ impl Policy {
     /// Applies an order acknowledgement (an `OrderAck` record). `margin_left` is the account's
     /// margin above bankruptcy after the fill was applied to the margin state (the fee cap).
     /// Returns `None` for an ack that matches no outstanding order (stale or duplicate).
+    ///
+    /// A backstop or ADL order's ack books its money here, for the quantity it reports filled
+    /// ([`insurance`]'s module docs); a late fill of a transfer that timed out still books (the
+    /// result is `None` then: the state machine has moved on).
     pub fn on_ack(&mut self, msg: &Msg, margin_left: i64) -> Option<AckResult> {
         let status = AckStatus::from_u8(msg.aux)?;
         let [oid, filled, avg] = msg.body;
+        let executed = if status == AckStatus::Rejected {
+            0
+        } else {
+            filled
+        };
+        self.books().on_fill(msg.account, oid as u64, executed);
         let effect = self.states.ack(msg.account, oid as u64, status, filled)?;
         let i = effect.instrument as usize;
         let fee = if filled > 0 && avg > 0 && matches!(effect.tier, Tier::Partial | Tier::Full) {
@@ -607,13 +676,15 @@ impl Policy {
         m.bad_debt = loss.max(0);
         order.qty = q;
         order.limit_price = price;
+        // Nothing is booked here: the fund's share is reserved, the transfer's terms recorded,
+        // and the money moves when (and as far as) the venue fills it (`on_ack`).
+        let generation = self.transfers.begin(input.account);
         if self.fund.can_cover(loss) {
-            self.fund.take_backstop(fund_pnl);
-            self.metrics[i].fund_gain += i128::from(fund_pnl.max(0));
             m.tier = Tier::Backstop;
             m.fund_change = fund_pnl;
             order.tier = Tier::Backstop as u8;
             self.emit(order, &m, deadline, out);
+            self.open_transfer(order, sign, mark, loss, 0);
             return Outcome::Sent(Tier::Backstop);
         }
         // ADL: reduce the highest-ranked opposite positions at the bankruptcy price. Each
@@ -675,6 +746,20 @@ impl Policy {
             cp.order_id = order_id(other, cp.trigger_seq, cp.attempt);
             self.states
                 .sent_counterparty(other, cp.order_id, cp.instrument, take, deadline);
+            self.transfers.set_counterparty(
+                other,
+                Transfer {
+                    order_id: cp.order_id,
+                    state: TransferState::Outstanding,
+                    instrument: cp.instrument,
+                    sign,
+                    qty: take,
+                    price,
+                    mark,
+                    counterparty: Some((account, generation)),
+                    ..Transfer::default()
+                },
+            );
             self.metrics[i].adl_count += 1;
             out(
                 cp,
@@ -689,20 +774,17 @@ impl Policy {
             ranking.opposite_mut(sign).upsert(other, key);
         }
         let taken = q - left;
-        let mut left_loss = 0;
+        let mut reserve = 0;
         if left > 0 {
             // Nobody (left) to deleverage: the fund takes the rest at the bankruptcy price and
-            // covers what it can; what it cannot is uncovered bad debt (written off).
+            // covers what it can (reserved now, paid on the fill); what it cannot is uncovered
+            // bad debt (written off on the fill). The counterparties carry the rest, booked on
+            // their own fills.
             let part_pnl = spec.realised_pnl(sign, left, price, mark);
-            left_loss = (-part_pnl).clamp(0, m.bad_debt);
-            let covered = left_loss.min(self.fund.balance().max(0));
-            self.fund.take_backstop(-covered);
-            m.fund_change = -covered;
-            self.metrics[i].written_off += i128::from(left_loss - covered);
+            let left_loss = (-part_pnl).clamp(0, m.bad_debt);
+            reserve = left_loss.min(self.fund.available());
+            m.fund_change = -reserve;
         }
-        // The counterparties closed at the bankruptcy price instead of the mark: they carry the
-        // rest of the loss beyond the margin.
-        self.metrics[i].socialised += i128::from(m.bad_debt - left_loss);
         if taken == 0 {
             // No counterparty at all: ADL cannot execute, and an ADL order would go to nobody.
             // The position goes to the fund at the bankruptcy price as a backstop whose loss
@@ -710,6 +792,7 @@ impl Policy {
             m.tier = Tier::Backstop;
             order.tier = Tier::Backstop as u8;
             self.emit(order, &m, deadline, out);
+            self.open_transfer(order, sign, mark, reserve, 0);
             return Outcome::Sent(Tier::Backstop);
         }
         // The bankrupt account's whole position goes at the bankruptcy price: `taken` to the
@@ -717,7 +800,29 @@ impl Policy {
         m.tier = Tier::Adl;
         order.tier = Tier::Adl as u8;
         self.emit(order, &m, deadline, out);
+        self.open_transfer(order, sign, mark, reserve, taken);
         Outcome::Sent(Tier::Adl)
+    }
+
+    /// Records the bankrupt account's transfer `order` (just emitted: its id is set) and reserves
+    /// `reserve` (clamped to the available balance) of the fund for it; `cp_qty` of it goes to
+    /// counterparties.
+    fn open_transfer(&mut self, order: &Order, sign: i64, mark: i64, reserve: i64, cp_qty: i64) {
+        let reserve = reserve.clamp(0, self.fund.available());
+        self.fund.reserve(reserve);
+        if let Some(t) = self.transfers.get_mut(order.account) {
+            t.order_id = order.order_id;
+            t.state = TransferState::Outstanding;
+            t.instrument = order.instrument;
+            t.sign = sign;
+            t.qty = order.qty;
+            t.price = order.limit_price;
+            t.mark = mark;
+            t.reserved = reserve;
+            t.cp_qty = cp_qty;
+            t.cp_unfilled = 0;
+            t.counterparty = None;
+        }
     }
 
     fn emit(

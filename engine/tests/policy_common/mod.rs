@@ -349,7 +349,7 @@ pub mod sim {
                 // accounts closed out with a negative wallet
                 for a in accts.iter_mut() {
                     if a.qty == 0 && a.wallet < 0 {
-                        let covered = p.cover_negative(0, -a.wallet);
+                        let covered = p.cover_negative(a.id, 0, -a.wallet);
                         ledger.write_off(&mut a.wallet, covered);
                     }
                 }
@@ -442,12 +442,10 @@ pub mod sim {
                 let pnl = spec.realised_pnl(sign, q, accts[id].entry, o.limit_price);
                 ledger.realise(&mut accts[id].wallet, pnl);
                 accts[id].qty -= sign * q;
-                // the fund's side, as the policy booked it (backstop, or the ADL remainder)
-                if m.fund_change != 0 {
-                    ledger.backstop(m.fund_change);
-                }
                 // Every transfer is tracked: the bankrupt account's own order and each ADL
-                // counterparty reduction.
+                // counterparty reduction. The fund's side (backstop, or the ADL remainder) is
+                // booked by the policy on this ack.
+                let before = p.fund().balance();
                 let _ = p.on_ack(
                     &ack(
                         o.account,
@@ -459,6 +457,11 @@ pub mod sim {
                     ),
                     0,
                 );
+                let moved = p.fund().balance() - before;
+                if moved != 0 {
+                    ledger.backstop(moved);
+                }
+                let _ = m;
             }
             Tier::Cancel => unreachable!(),
         }
