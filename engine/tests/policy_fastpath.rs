@@ -127,6 +127,65 @@ proptest! {
         }
     }
 
+    /// Around the edges of the fast path's range (`Q·max(mark, limit)` near 2^88, buffers
+    /// outside `[0, 1]`, other maintenance near 2^61, rates above 100%, large bracket amounts):
+    /// the fast path and the general one must both agree with the reference.
+    #[test]
+    fn partial_solve_matches_the_reference_at_range_edges(
+        log_qm in 60u32..96,
+        mark_bits in 20u32..62,
+        lots_frac in 1i64..1_000,
+        sign in prop_oneof![Just(1i64), Just(-1i64)],
+        buffer in prop_oneof![Just(0i64), Just(E8), Just(E8 + 1), Just(-1i64), -E8..3 * E8],
+        others in prop_oneof![Just(0i64), Just((1i64 << 61) - 1), Just(1i64 << 61), 0i64..1 << 62],
+        mmr in prop_oneof![Just(E8), Just(E8 + 1), 0i64..2 * E8],
+        fee in prop_oneof![Just(E8), Just(E8 + 1), 0i64..2 * E8],
+        cum in prop_oneof![Just(0i64), Just((1i64 << 62) - 1), Just(1i64 << 62)],
+        deficit in -2_000i64..20_000,
+        limit_off in -300i64..3_000,
+        two in any::<bool>(),
+    ) {
+        let mark = (1i64 << mark_bits) + lots_frac;
+        // Q so that Q·mark is about 2^log_qm, in whole lots (lot 0.001)
+        let lot = E8 / 1000;
+        let q_target = ((1u128 << log_qm) / mark as u128).min(i64::MAX as u128 / 2) as i64;
+        let q = (q_target / lot).max(2) * lot;
+        let off = (mark as i128 * limit_off as i128 / 100_000) as i64;
+        let limit = (mark - sign * off).max(1);
+        let cap0 = (q as i128 * mark as i128 / E8 as i128 / 3).clamp(1, i64::MAX as i128 / 4) as i64;
+        let brackets = [
+            Bracket { cap: cap0, mmr: mmr / 2, cum: 0 },
+            Bracket { cap: 0, mmr, cum },
+        ];
+        let s = InstrumentSpec::new(
+            ContractKind::Linear,
+            E8 / 10,
+            lot,
+            E8,
+            fee,
+            &brackets[..if two { 2 } else { 1 }],
+        )
+        .unwrap();
+        let mm = s.maintenance(s.notional(q, mark));
+        let mb = mm - (mm as i128 * deficit as i128 / 10_000) as i64;
+        let p = PartialInput {
+            sign,
+            abs_qty: q,
+            mark,
+            limit,
+            margin_balance: mb,
+            mm_others: others,
+            buffer,
+        };
+        let fast = partial_solve(&s, &p);
+        prop_assert_eq!(fast.map(|x| x.qty), slow::partial_qty(&s, &p));
+        if let Some(x) = fast {
+            prop_assert_eq!(x.mm_rest, slow::maintenance(&s, slow::notional(&s, q - x.qty, mark)));
+            prop_assert_eq!(x.loss, slow::close_loss(&s, sign, x.qty, mark, limit));
+            prop_assert_eq!(x.fee, slow::fee(&s, x.qty, limit));
+        }
+    }
+
     #[test]
     fn walk_and_limit_match_the_reference(
         inverse in any::<bool>(),

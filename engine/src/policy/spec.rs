@@ -54,6 +54,10 @@ pub struct InstrumentSpec {
     /// `lot` and `tick` as multiply-shift reciprocals (the decision divides by them).
     lot_div: DivU64,
     tick_div: DivU64,
+    /// Linear, fee rate at most 100%, every bracket's rate in `[0, 100%]` and amount in
+    /// `[0, 2^62)`: the partial solve may take its `u64`/`u128` fast path (see
+    /// [`crate::policy::tiers`]) when the position's values are in range too.
+    pub(crate) lean: bool,
 }
 
 /// Exact unsigned division by a divisor fixed at set-up, as a multiplication and shifts
@@ -137,12 +141,18 @@ impl InstrumentSpec {
                 return Err(SpecError::Order(i));
             }
         }
+        let lean = kind == ContractKind::Linear
+            && fee_rate <= E8
+            && brackets
+                .iter()
+                .all(|b| (0..=E8).contains(&b.mmr) && (0..1 << 62).contains(&b.cum));
         Ok(Self {
             kind,
             tick,
             lot,
             contract_size,
             fee_rate,
+            lean,
             brackets: b,
             n_brackets: brackets.len(),
             lot_div: DivU64::new(lot as u64),
@@ -439,17 +449,29 @@ pub(crate) fn ceil_e8(a: i128) -> i128 {
     }
 }
 
-/// `⌈v / 10^8⌉` for an unsigned `v`; `None` when `v + 10^8 − 1 ≥ 2^96` (the caller then takes
-/// its general path).
+/// `⌊v / 10^8⌋` for `v < 10^8 · 2^64` (the quotient fits a `u64`): one 64-bit division by the
+/// constant (a multiplication) below 2^64, two above. The caller proves the range; a debug
+/// build checks it.
 #[inline(always)]
-pub(crate) fn ceil_e8_u(v: u128) -> Option<u128> {
-    div_e8_u96(v.checked_add(E8U as u128 - 1)?)
+pub(crate) fn floor_e8_lt(v: u128) -> u64 {
+    debug_assert!(v < (E8U as u128) << 64, "{v} / 1e8 does not fit a u64");
+    let hi = (v >> 64) as u64;
+    if hi == 0 {
+        return (v as u64) / E8U;
+    }
+    // Long division in base 2^32: `qh < 2^32` because the quotient fits 64 bits, and the
+    // remainder `rh < 10^8` leaves room for the low 32 bits.
+    let h = (v >> 32) as u64;
+    let qh = h / E8U;
+    let rh = h - qh * E8U;
+    let low = (rh << 32) | (v as u64 & 0xFFFF_FFFF);
+    (qh << 32) | (low / E8U)
 }
 
-/// `⌊v / 10^8⌋` for an unsigned `v`; `None` when `v ≥ 2^96`.
+/// `⌈v / 10^8⌉` for `v + 10^8 − 1 < 10^8 · 2^64` (see [`floor_e8_lt`]).
 #[inline(always)]
-pub(crate) fn floor_e8_u(v: u128) -> Option<u128> {
-    div_e8_u96(v)
+pub(crate) fn ceil_e8_lt(v: u128) -> u64 {
+    floor_e8_lt(v + (E8U as u128 - 1))
 }
 
 #[cold]
@@ -563,6 +585,19 @@ mod tests {
             let small = a >> 33;
             proptest::prop_assert_eq!(floor_div(small, E8W), small.div_euclid(E8W));
             proptest::prop_assert_eq!(ceil_div(small, E8W), -(-small).div_euclid(E8W));
+        }
+
+        #[test]
+        fn e8_division_of_quotients_that_fit_u64(v in proptest::num::u128::ANY, shift in 0u32..128) {
+            let lim = (E8U as u128) << 64;
+            let v = (v >> shift) % lim;
+            proptest::prop_assert_eq!(u128::from(floor_e8_lt(v)), v / E8U as u128);
+            if v + (E8U as u128 - 1) < lim {
+                proptest::prop_assert_eq!(u128::from(ceil_e8_lt(v)), v.div_ceil(E8U as u128));
+            }
+            for w in [lim - 1, (1u128 << 64) - 1, 1u128 << 64, 0, E8U as u128 - 1] {
+                proptest::prop_assert_eq!(u128::from(floor_e8_lt(w)), w / E8U as u128);
+            }
         }
 
         #[test]

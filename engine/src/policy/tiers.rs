@@ -53,7 +53,9 @@
 //! [`AdlRanking`] (`pnl% × effective leverage`, highest first).
 
 use super::heap::IndexedHeap;
-use super::spec::{ceil_div, ceil_e8_u, floor_div, floor_e8_u, sat, ContractKind, InstrumentSpec};
+use super::spec::{
+    ceil_div, ceil_e8_lt, floor_div, floor_e8_lt, sat, ContractKind, InstrumentSpec,
+};
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::Side;
 
@@ -181,13 +183,6 @@ struct Slack {
     mm_rest: i64,
     loss: i64,
     fee: i64,
-    /// The slack before saturation.
-    raw: i128,
-    /// Notional of the rest `Q − x` at the mark, and its bracket.
-    n_rest: i64,
-    t_rest: usize,
-    /// Computed by [`slack_linear`] (its parts are the exact unsaturated values).
-    lean: bool,
 }
 
 /// `MB − loss − fee − ⌈(1+buffer)(MM_others + MM(Q−x))⌉` with its parts; `buf = E8 + buffer`.
@@ -205,10 +200,6 @@ fn slack_parts(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> Sl
         mm_rest,
         loss,
         fee,
-        raw,
-        n_rest,
-        t_rest,
-        lean: false,
     }
 }
 
@@ -220,110 +211,250 @@ fn wide(v: i64) -> u128 {
     u128::from(v as u64)
 }
 
-/// [`slack_parts`] for a linear contract, with unsigned products and divisions where the signs
-/// are known (`0 < x < Q`, mark and limit positive, `sign = ±1`, rates not negative: checked by
-/// the caller or here). Returns `None` wherever its result could differ from [`slack_parts`]
-/// (a value that would saturate, a product of 2^96 or more); the caller then uses that.
-#[inline(always)]
-fn slack_linear(spec: &InstrumentSpec, p: &PartialInput, x: i64, buf: i128) -> Option<Slack> {
-    if x <= 0 || x >= p.abs_qty {
-        return None;
-    }
-    // Maintenance of the rest: notional ⌈(Q − x)·m⌉, then its bracket's ⌈N·MMR⌉ − cum.
-    let n = ceil_e8_u(wide(p.abs_qty - x) * wide(p.mark))?;
-    let n = i64::try_from(n).ok()?;
-    let t = spec.bracket_of(n);
-    let b = spec.bracket_at(t);
-    if b.mmr < 0 {
-        return None;
-    }
-    let mm = ceil_e8_u(wide(n) * wide(b.mmr))? as i128 - b.cum as i128;
-    let mm_rest = sat(mm.max(0));
-    // Loss ⌈s·x·(m − l)⌉: `m − l` cannot overflow with both positive.
-    let d = p.mark - p.limit;
-    let sd = if p.sign > 0 { d } else { -d };
-    let v = wide(x) * u128::from(sd.unsigned_abs());
-    let loss = if sd >= 0 {
-        ceil_e8_u(v)? as i128
-    } else {
-        -(floor_e8_u(v)? as i128)
-    };
-    let loss = sat(loss);
-    // Fee ⌈⌈x·l⌉·rate⌉.
-    let fee_notional = i64::try_from(ceil_e8_u(wide(x) * wide(p.limit))?).ok()?;
-    let fee = i64::try_from(ceil_e8_u(wide(fee_notional) * wide(spec.fee_rate))?).ok()?;
-    let need = ceil_div((p.mm_others as i128 + mm_rest as i128) * buf, E8W);
-    let raw = p.margin_balance as i128 - loss as i128 - fee as i128 - need;
-    Some(Slack {
-        slack: sat(raw),
-        mm_rest,
-        loss,
-        fee,
-        raw,
-        n_rest: n,
-        t_rest: t,
-        lean: true,
-    })
+/// The slack of closing `x` and its parts, as [`Lean::eval`] computes them.
+#[derive(Debug, Clone, Copy)]
+struct LeanSlack {
+    /// The slack, unsaturated (its sign is what the solve tests).
+    raw: i128,
+    mm_rest: i64,
+    loss: i64,
+    fee: i64,
+    /// Notional of the rest `Q − x` at the mark, and its bracket.
+    n_rest: i64,
+    t_rest: usize,
 }
 
-/// Whether the slack one lot below `x` is certainly negative, from the parts `s` of the slack at
-/// `x` ([`slack_linear`]'s) and three per-lot bounds, without evaluating it:
+/// The partial solve for a linear contract whose values are in the range [`Lean::new`] checks,
+/// with unsigned 64-bit values, `u128` products and divisions by the scale that compile to
+/// multiplications ([`floor_e8_lt`]) — no saturation, no fallback inside.
 ///
-/// - loss: `⌈a − b⌉ ≥ ⌈a⌉ − ⌈b⌉`, so `loss(x − lot) ≥ loss(x) − ⌈lot·s(m − l)⌉`;
-/// - fee: the same twice, `fee(x − lot) ≥ fee(x) − ⌈⌈lot·l⌉·rate⌉` (rate ≥ 0);
-/// - maintenance: the rest grows by `lot`, its notional by at least `⌊lot·m⌋` and at most
-///   `⌈lot·m⌉`; when the latter keeps it in the same bracket, the maintenance grows by at least
-///   `M = ⌊⌊lot·m⌋·MMR⌋` (`⌈a + b⌉ ≥ ⌈a⌉ + ⌊b⌋`; 0 when the maintenance at `x` was clipped at 0),
-///   and the buffered requirement by at least `⌊M·(1 + buffer)⌋` (buffer ≥ −1).
+/// # Why the fast forms are exact
+/// [`Lean::new`] requires, besides a [`InstrumentSpec`] marked `lean` (linear, fee rate in
+/// `[0, 1]`, every bracket's rate in `[0, 1]` and amount in `[0, 2^62)`): `sign = ±1`,
+/// mark and limit positive, `Q·max(mark, limit) < 2^88`, `buffer ∈ [0, 1]` and
+/// `MM_others ∈ [0, 2^61)`. Then for every `0 ≤ x ≤ Q`:
+/// - the rest's notional `⌈(Q − x)·m⌉ < 2^88/10^8 < 2^61.5`, its maintenance is at most that
+///   (rate ≤ 1) and at least 0 (clipped), so `MM_others + MM(Q − x) < 2^62.3`; times
+///   `1 + buffer ≤ 2` at E8 that is below `2^90 < 10^8·2^64`, so every quotient fits a `u64`
+///   ([`floor_e8_lt`]'s condition) and the requirement `need < 2^64`;
+/// - `x·|m − l| < Q·max(m, l) < 2^88`, so the loss is within `±2^61.5`; the fee's notional
+///   `⌈x·l⌉ < 2^61.5` and the fee is at most it;
+/// - so no part saturates, and each equals [`slack_parts`]'s (the same roundings of the same
+///   exact values; the slack itself is kept in `i128`, as there).
 ///
-/// So `slack(x − lot) ≤ raw(x) + ⌈lot·s(m − l)⌉ + ⌈⌈lot·l⌉·rate⌉ − ⌊M·(1 + buffer)⌋`; when that is
-/// negative the step down would fail and need not be evaluated. `false` (evaluate) whenever a
-/// bound does not apply or a value is out of the fast range — it never changes the result, only
-/// skips an evaluation whose outcome is known.
-#[inline(always)]
-fn step_down_fails(spec: &InstrumentSpec, p: &PartialInput, s: &Slack, buf: i128) -> bool {
-    if !s.lean || buf < 0 || s.mm_rest >= 1 << 62 {
-        return false;
+/// `tests/policy_fastpath.rs` checks the whole solve against the plain reference on random
+/// inputs inside and outside this range.
+#[derive(Debug, Clone, Copy)]
+struct Lean<'a> {
+    spec: &'a InstrumentSpec,
+    p: &'a PartialInput,
+    m: u128,
+    l: u128,
+    /// `|s·(m − l)|`, and whether `s·(m − l) < 0` (closing at the limit is a gain).
+    d: u128,
+    gain: bool,
+    r: u128,
+    mmo: u64,
+    buf: u128,
+}
+
+impl<'a> Lean<'a> {
+    /// The fast path's inputs, `None` when a value is out of its range (see the type's docs).
+    /// The caller has checked `mark > 0` and `limit > 0`.
+    #[inline(always)]
+    fn new(spec: &'a InstrumentSpec, p: &'a PartialInput) -> Option<Self> {
+        if !spec.lean
+            || !(p.sign == 1 || p.sign == -1)
+            || !(0..=E8).contains(&p.buffer)
+            || !(0..1 << 61).contains(&p.mm_others)
+            || wide(p.abs_qty) * wide(p.mark.max(p.limit)) >= 1 << 88
+        {
+            return None;
+        }
+        // Both positive: `m − l` cannot overflow, nor can its negation.
+        let diff = p.mark - p.limit;
+        let sd = if p.sign > 0 { diff } else { -diff };
+        Some(Self {
+            spec,
+            p,
+            m: wide(p.mark),
+            l: wide(p.limit),
+            d: u128::from(sd.unsigned_abs()),
+            gain: sd < 0,
+            r: wide(spec.fee_rate),
+            mmo: p.mm_others as u64,
+            buf: wide(E8 + p.buffer),
+        })
     }
-    let lot = wide(spec.lot);
-    let d = p.mark - p.limit;
-    let sd = if p.sign > 0 { d } else { -d };
-    let v = lot * u128::from(sd.unsigned_abs());
-    let loss_lot = if sd >= 0 {
-        match ceil_e8_u(v) {
-            Some(q) => q as i128,
-            None => return false,
+
+    /// The rest `Q − x`: its notional, bracket, maintenance, and the buffered requirement.
+    #[inline(always)]
+    fn rest(&self, x: i64) -> (i64, usize, i64, u64) {
+        let n = ceil_e8_lt(wide(self.p.abs_qty - x) * self.m) as i64;
+        let t = self.spec.bracket_of(n);
+        let b = self.spec.bracket_at(t);
+        let mm = (ceil_e8_lt(wide(n) * wide(b.mmr)) as i64 - b.cum).max(0);
+        let need = ceil_e8_lt(u128::from(self.mmo + mm as u64) * self.buf);
+        (n, t, mm, need)
+    }
+
+    /// The slack of closing `x` (`0 ≤ x ≤ Q`) and its parts.
+    #[inline(always)]
+    fn eval(&self, x: i64) -> LeanSlack {
+        let (n_rest, t_rest, mm_rest, need) = self.rest(x);
+        let v = wide(x) * self.d;
+        let loss = if self.gain {
+            -(floor_e8_lt(v) as i64)
+        } else {
+            ceil_e8_lt(v) as i64
+        };
+        let fee = ceil_e8_lt(u128::from(ceil_e8_lt(wide(x) * self.l)) * self.r) as i64;
+        let raw = i128::from(self.p.margin_balance)
+            - i128::from(loss)
+            - i128::from(fee)
+            - i128::from(need);
+        LeanSlack {
+            raw,
+            mm_rest,
+            loss,
+            fee,
+            n_rest,
+            t_rest,
         }
-    } else {
-        match floor_e8_u(v) {
-            Some(q) => -(q as i128),
-            None => return false,
+    }
+
+    /// Whether the slack one lot below the passing `x` (parts `s`) is certainly negative,
+    /// without evaluating it, from three per-lot bounds:
+    ///
+    /// - loss: `⌈a − b⌉ ≥ ⌈a⌉ − ⌈b⌉`, so `loss(x − lot) ≥ loss(x) − ⌈lot·s(m − l)⌉`;
+    /// - fee: the same twice, `fee(x − lot) ≥ fee(x) − ⌈⌈lot·l⌉·rate⌉` (rate ≥ 0);
+    /// - maintenance: the rest grows by `lot`, its notional by at least `⌊lot·m⌋` and at most
+    ///   `⌈lot·m⌉`; when the latter keeps it in the same bracket, the maintenance grows by at
+    ///   least `M = ⌊⌊lot·m⌋·MMR⌋` (`⌈a + b⌉ ≥ ⌈a⌉ + ⌊b⌋`; 0 when the maintenance at `x` was
+    ///   clipped at 0), and the buffered requirement by at least `⌊M·(1 + buffer)⌋`.
+    ///
+    /// So `slack(x − lot) ≤ raw(x) + ⌈lot·s(m − l)⌉ + ⌈⌈lot·l⌉·rate⌉ − ⌊M·(1 + buffer)⌋`; when
+    /// that is negative the step down would fail and need not be evaluated. `false` (evaluate)
+    /// when the maintenance bound does not apply — it never changes the result, only skips an
+    /// evaluation whose outcome is known. Ranges: `lot < Q`, so every product is below 2^88 as in
+    /// [`Lean::eval`].
+    #[inline(always)]
+    fn step_down_fails(&self, s: &LeanSlack) -> bool {
+        let lot = wide(self.spec.lot);
+        let v = lot * self.d;
+        let loss_lot = if self.gain {
+            -i128::from(floor_e8_lt(v))
+        } else {
+            i128::from(ceil_e8_lt(v))
+        };
+        let fee_lot = i128::from(ceil_e8_lt(u128::from(ceil_e8_lt(lot * self.l)) * self.r));
+        let mm_lot = if s.mm_rest > 0 {
+            let lot_m = lot * self.m;
+            let (n_up, n_dn) = (ceil_e8_lt(lot_m), floor_e8_lt(lot_m));
+            let b = self.spec.bracket_at(s.t_rest);
+            // `0 ≤ n ≤ cap` (its bracket's), both below 2^62: no wrap.
+            if s.n_rest as u64 + n_up > b.cap as u64 {
+                return false;
+            }
+            let mm = floor_e8_lt(u128::from(n_dn) * wide(b.mmr));
+            i128::from(floor_e8_lt(u128::from(mm) * self.buf))
+        } else {
+            0
+        };
+        s.raw + loss_lot + fee_lot - mm_lot < 0
+    }
+
+    fn solution(s: &LeanSlack, qty: i64) -> PartialSolution {
+        PartialSolution {
+            qty,
+            mm_rest: s.mm_rest,
+            loss: s.loss,
+            fee: s.fee,
         }
-    };
-    let Some(fee_lot) =
-        ceil_e8_u(lot * wide(p.limit)).and_then(|a| ceil_e8_u(a * wide(spec.fee_rate)))
-    else {
-        return false;
-    };
-    let lot_m = lot * wide(p.mark);
-    let (Some(n_up), Some(n_dn)) = (ceil_e8_u(lot_m), floor_e8_u(lot_m)) else {
-        return false;
-    };
-    let mm_lot = if s.mm_rest > 0 {
-        // The notional at `x` and its bracket (those of `slack_linear`'s evaluation).
-        let (n, b) = (s.n_rest, spec.bracket_at(s.t_rest));
-        // `n ≤ cap` (its bracket), so `cap ≥ 0`.
-        if wide(n) + n_up > wide(b.cap) || wide(n) + n_up > wide(i64::MAX) {
-            return false;
+    }
+
+    /// [`partial_solve`] on the fast path (the same steps as [`solve_general`]).
+    #[inline(always)]
+    fn solve(&self) -> Option<PartialSolution> {
+        let (spec, p) = (self.spec, self.p);
+        let (q, lot) = (p.abs_qty, spec.lot);
+        let buf = self.buf as i128;
+        // Per unit (linear): notional at the mark, loss vs the limit, fee at the limit.
+        let np = p.mark as i128;
+        let lp = if self.gain {
+            -(self.d as i128)
+        } else {
+            self.d as i128
+        };
+        let fp = i128::from(ceil_e8_lt(self.l * self.r));
+        let brackets = spec.brackets();
+        let (_, mut t, _, need0) = self.rest(0);
+        let slack0 = sat(i128::from(p.margin_balance) - i128::from(need0));
+        let mut x_start = 0i64;
+        let mut guess: Option<i64> = None;
+        loop {
+            let slack = if x_start == 0 {
+                slack0
+            } else {
+                sat(self.eval(x_start).raw)
+            };
+            if slack >= 0 {
+                guess = Some(x_start);
+                break;
+            }
+            let freed = floor_div(floor_div(np * brackets[t].mmr as i128 * buf, E8W), E8W);
+            let k = freed - lp - fp;
+            if k <= 0 {
+                break;
+            }
+            let x = x_start as i128 + ceil_div(-(slack as i128) * E8W, k);
+            let x_end = if t == 0 {
+                q as i128
+            } else {
+                q as i128 - qty_at_cap(spec, brackets[t - 1].cap, p.mark)
+            };
+            if x <= x_end || t == 0 {
+                guess = Some(sat(x));
+                break;
+            }
+            t -= 1;
+            x_start = sat(x_end).max(x_start);
         }
-        match floor_e8_u(n_dn * wide(b.mmr)) {
-            Some(m) if m < 1 << 62 => floor_div(m as i128 * buf, E8W),
-            _ => return false,
+        let mut x = spec.ceil_lot(guess?).max(lot);
+        let mut steps = 0;
+        let mut best = loop {
+            if x >= q {
+                return None;
+            }
+            let s = self.eval(x);
+            if s.raw >= 0 {
+                break s;
+            }
+            x += lot;
+            steps += 1;
+            if steps > 64 {
+                return None;
+            }
+        };
+        // One lot less is known to fail when the loop above stepped up (it was evaluated), when
+        // it would be below one lot, or from the per-lot bounds.
+        if steps > 0 || x - lot < lot || self.step_down_fails(&best) {
+            return Some(Self::solution(&best, x));
         }
-    } else {
-        0
-    };
-    s.raw + loss_lot + fee_lot as i128 - mm_lot < 0
+        while x - lot >= lot {
+            let s = self.eval(x - lot);
+            if s.raw < 0 {
+                break;
+            }
+            x -= lot;
+            best = s;
+            steps += 1;
+            if steps > 128 {
+                break;
+            }
+        }
+        Some(Self::solution(&best, x))
+    }
 }
 
 /// The slack of closing `x`: `MB − loss − fee − ⌈(1+buffer)(MM_others + MM(Q−x))⌉`.
@@ -340,31 +471,28 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
 
 /// [`partial_qty`] with the parts of the slack at the quantity found.
 ///
-/// Cost: one slack evaluation at `Q` (no loss, no fee), one division for the linear root in each
-/// bracket visited (usually one), and two exact slack evaluations (the root rounded up to a lot
-/// passes, one lot less fails) — about twenty multiply-shift divisions by the scale and two
-/// 64-bit divisions.
+/// Cost on the fast path ([`Lean`]: linear contracts with values in range, the usual case):
+/// the requirement at `Q` (no loss, no fee), one division for the linear root in each bracket
+/// visited (usually one), one exact slack at the candidate and a few per-lot bounds that prove
+/// one lot less fails — a dozen multiply-shift divisions by the scale and one 64-bit division.
+/// Other instruments take [`solve_general`] (the same steps in `i128`).
 #[inline]
 pub fn partial_solve(spec: &InstrumentSpec, p: &PartialInput) -> Option<PartialSolution> {
-    let (q, lot) = (p.abs_qty, spec.lot);
-    if q <= lot || p.mark <= 0 || p.limit <= 0 {
+    if p.abs_qty <= spec.lot || p.mark <= 0 || p.limit <= 0 {
         return None;
     }
+    match Lean::new(spec, p) {
+        Some(lean) => lean.solve(),
+        None => solve_general(spec, p),
+    }
+}
+
+/// [`partial_solve`] for any instrument and inputs: the slack in `i128` with saturation.
+#[inline(never)]
+fn solve_general(spec: &InstrumentSpec, p: &PartialInput) -> Option<PartialSolution> {
+    let (q, lot) = (p.abs_qty, spec.lot);
     let buf = E8W + p.buffer as i128;
-    // The slack at `x`: the linear fast form where it applies, the general one otherwise.
-    let lean =
-        spec.kind == ContractKind::Linear && spec.fee_rate >= 0 && (p.sign == 1 || p.sign == -1);
-    let eval = |x: i64| {
-        let fast = if lean {
-            slack_linear(spec, p, x, buf)
-        } else {
-            None
-        };
-        match fast {
-            Some(s) => s,
-            None => slack_parts(spec, p, x, buf),
-        }
-    };
+    let eval = |x: i64| slack_parts(spec, p, x, buf);
     // Per unit of quantity (1.0 = E8), at E8 money: notional at mark, loss vs limit, fee.
     let (np, lp, fp) = per_unit(spec, p);
     let brackets = spec.brackets();
@@ -427,14 +555,6 @@ pub fn partial_solve(spec: &InstrumentSpec, p: &PartialInput) -> Option<PartialS
         }
     }
     let mut best = best?;
-    if step_down_fails(spec, p, &best, buf) {
-        return Some(PartialSolution {
-            qty: x,
-            mm_rest: best.mm_rest,
-            loss: best.loss,
-            fee: best.fee,
-        });
-    }
     while x - lot >= lot {
         let s = eval(x - lot);
         if s.slack < 0 {
