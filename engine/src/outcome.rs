@@ -268,6 +268,14 @@ impl Liquidations {
 /// - **fund**: its change must equal fees − backstop losses (+ takeover gains) − negative
 ///   balances covered, and per instrument bad debt = paid by the fund + socialised by ADL +
 ///   written off;
+/// - **bad debt against the fills**: recomputed from the journal, independently of the policy's
+///   metrics, the loss beyond margin that bankrupt accounts' backstop/ADL transfers handed on
+///   (each filled transfer's quantity × (price − the mark its decision saw), from the acks and
+///   the replay's decision points) and what ADL counterparties carried. The engine's bad debt
+///   must be that loss plus the settled negative balances, less at most what counterparties
+///   carried (a counterparty's debt that ADL caused is not new bad debt), within one E8 unit of
+///   rounding per transfer: a loss booked twice (a transfer that never executed, or a settled
+///   counterparty's debt on top of its socialised loss) breaks it;
 /// - **bad debt left on accounts**: accounts with no position left and a negative balance
 ///   (debt nobody settled, e.g. flat and negative in the start snapshot), counted and summed.
 ///
@@ -311,6 +319,11 @@ pub struct Audit {
     pub bad_debt_split_ok: bool,
     /// Total bad debt the engine reported (Σ instruments), E8.
     pub bad_debt_e8: i128,
+    /// Recomputed from the journal's transfer acks: `(loss handed on by bankrupt accounts'
+    /// filled transfers, loss carried by ADL counterparties, filled transfers)`, E8.
+    pub transfer_loss_e8: (i128, i128, u64),
+    /// Whether the engine's bad debt matches the transfers and settlements (see the docs).
+    pub bad_debt_fills_ok: bool,
     /// Accounts with no position and a negative balance, and that debt (≤ 0), E8.
     pub negative_accounts: (u64, i128),
     /// Why parts were skipped (e.g. inverse instruments), if any.
@@ -336,6 +349,18 @@ impl Audit {
                 == i64::try_from(self.fees_e8).unwrap_or(i64::MAX) + self.fund_takeover_e8
                     - self.fund_covered_e8
             && self.bad_debt_split_ok
+            && self.bad_debt_fills_ok
+    }
+
+    /// The bad-debt check against the fills: the engine's bad debt minus the transfers' loss
+    /// (the new debt booked by settlements) must lie in `[settled − carried, settled]`, within
+    /// one E8 unit per filled transfer.
+    fn bad_debt_matches_fills(&self) -> bool {
+        let (handed_on, carried, n) = self.transfer_loss_e8;
+        let tol = i128::from(n);
+        let new = self.bad_debt_e8 - handed_on;
+        let settled = self.settled_e8.1;
+        new >= (settled - carried).max(0) - tol && new <= settled + tol
     }
 
     /// A plain-text table (also valid Markdown).
@@ -410,6 +435,20 @@ impl Audit {
         );
         let _ = writeln!(
             s,
+            "| bad debt vs the fills (recomputed) = transfers' loss at the decision's mark + settled − what ADL counterparties carried of it | {} = {} + {} − (0..{}) over {} filled transfers ({}) |",
+            f(self.bad_debt_e8),
+            f(self.transfer_loss_e8.0),
+            f(self.settled_e8.1),
+            f(self.transfer_loss_e8.1),
+            self.transfer_loss_e8.2,
+            if self.bad_debt_fills_ok {
+                "matches"
+            } else {
+                "DOES NOT match: a loss booked twice or not at all"
+            }
+        );
+        let _ = writeln!(
+            s,
             "| accounts closed out with a negative balance | {} (Σ {}) |",
             self.negative_accounts.0,
             f(self.negative_accounts.1)
@@ -439,6 +478,87 @@ pub fn health_note(engine_summary: &str) -> Option<String> {
     (!healthy).then(|| {
         "| note | the engine saw input-health events (stale producer heartbeat or lost md records; see its summary): they change decisions and are not journaled, so the replay's orders may differ from that point on |\n".to_owned()
     })
+}
+
+/// The journal's backstop/ADL transfers for the audit's bad-debt check: which order is a
+/// bankrupt account's own transfer and which an ADL counterparty's reduction, and their acks.
+#[derive(Debug, Default)]
+struct TransferAcks {
+    /// Transfer order id → (side, instrument, limit price, own transfer).
+    orders: HashMap<u64, (u8, u16, i64, bool)>,
+    /// The current run of ADL orders of one decision: (trigger, instrument, limit, side of the
+    /// counterparties' reductions). The policy emits an ADL decision's counterparty reductions
+    /// first and the bankrupt account's own transfer (the opposite side) last, consecutively.
+    run: Option<(u64, u16, i64, u8)>,
+    /// Acks of transfers: (order id, filled qty, average price).
+    acks: Vec<(u64, i64, i64)>,
+}
+
+impl TransferAcks {
+    fn on_record(&mut self, r: &Record) {
+        match r.record_kind() {
+            Some(RecordKind::Order) if r.kind == MsgKind::Order as u8 => {
+                // Order records: `a` = qty, `b` = limit price.
+                let key = (r.md_seq, r.instrument, r.b);
+                match Tier::from_u8(r.tier) {
+                    Some(Tier::Backstop) => {
+                        self.orders.insert(r.id, (r.aux, r.instrument, r.b, true));
+                        self.run = None;
+                    }
+                    Some(Tier::Adl) => {
+                        let own = matches!(self.run, Some((t, i, p, side))
+                            if (t, i, p) == key && side != r.aux);
+                        self.orders.insert(r.id, (r.aux, r.instrument, r.b, own));
+                        self.run = if own {
+                            None
+                        } else {
+                            Some((key.0, key.1, key.2, r.aux))
+                        };
+                    }
+                    _ => self.run = None,
+                }
+            }
+            Some(RecordKind::AccountEvent) if r.kind == MsgKind::OrderAck as u8 => {
+                let id = r.a as u64;
+                if self.orders.contains_key(&id) && r.b > 0 {
+                    self.acks.push((id, r.b, r.c));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `(handed on by own transfers, carried by counterparties, filled transfers)`, E8, each
+    /// fill valued against the mark at the md record its order was decided at.
+    fn losses(&self, marks: &MarkTimeline, decided_at: &HashMap<u64, u64>) -> (i128, i128, u64) {
+        let (mut handed_on, mut carried, mut n) = (0i128, 0i128, 0u64);
+        for &(id, qty, price) in &self.acks {
+            let Some(&(side, instrument, limit, own)) = self.orders.get(&id) else {
+                continue;
+            };
+            let Some(mark) = decided_at
+                .get(&id)
+                .and_then(|&seq| marks.mark_at(instrument, seq))
+            else {
+                continue;
+            };
+            // Transfers fill whole at their limit; the ack's average is that price.
+            let price = if price > 0 { price } else { limit };
+            // What the account got beyond the mark by closing at `price`.
+            let gain = match Side::from_u8(side) {
+                Some(Side::Sell) => i128::from(price - mark),
+                _ => i128::from(mark - price),
+            } * i128::from(qty)
+                / i128::from(E8);
+            if own {
+                handed_on += gain.max(0);
+            } else {
+                carried += (-gain).max(0);
+            }
+            n += 1;
+        }
+        (handed_on, carried, n)
+    }
 }
 
 /// Independent position keeping for the audit: (qty E8, cost basis E16) per (account, instrument).
@@ -543,7 +663,9 @@ pub fn audit(
         }
     };
     let mut journaled = Vec::new();
+    let mut transfers = TransferAcks::default();
     for r in records {
+        transfers.on_record(r);
         match r.record_kind() {
             Some(RecordKind::Order) => journaled.push(r.to_order()),
             Some(RecordKind::AccountEvent) => {
@@ -594,6 +716,7 @@ pub fn audit(
         &mut decided_at,
         &mut time,
     );
+    a.transfer_loss_e8 = transfers.losses(&MarkTimeline::from_msgs(md), &decided_at);
     a.decided_at = decided_at;
     a.orders_journaled = journaled.len() as u64;
     a.orders_replayed = replayed.len() as u64;
@@ -653,6 +776,7 @@ pub fn audit(
         // The fund's share is what is neither socialised nor written off; it cannot be negative.
         a.bad_debt_split_ok &= m.bad_debt >= m.socialised + m.written_off;
     }
+    a.bad_debt_fills_ok = a.bad_debt_matches_fills();
     let mut neg = (0u64, 0i128);
     for id in state.account_ids() {
         let mut open = false;

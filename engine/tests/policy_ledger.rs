@@ -398,9 +398,7 @@ fn through_the_margin_core_and_the_venue() {
                             carried[a] += vs_mark;
                         }
                         let sign = positions[a].signum();
-                        let pnl = i128::from(sign)
-                            * i128::from(px - entries[a])
-                            * i128::from(q)
+                        let pnl = i128::from(sign) * i128::from(px - entries[a]) * i128::from(q)
                             / i128::from(E8);
                         wallets[a] += pnl as i64;
                         positions[a] -= sign * q;
@@ -417,8 +415,18 @@ fn through_the_margin_core_and_the_venue() {
     let s = 1_000_000_000i64;
     let mut feed = vec![md(MsgKind::SnapshotBegin, s, 0, [0; 3])];
     for k in 0..5 {
-        feed.push(md(MsgKind::BookLevel, s, Side::Buy as u8, [(80 - k) * E8, E8, 0]));
-        feed.push(md(MsgKind::BookLevel, s, Side::Sell as u8, [(86 + k) * E8, E8, 0]));
+        feed.push(md(
+            MsgKind::BookLevel,
+            s,
+            Side::Buy as u8,
+            [(80 - k) * E8, E8, 0],
+        ));
+        feed.push(md(
+            MsgKind::BookLevel,
+            s,
+            Side::Sell as u8,
+            [(86 + k) * E8, E8, 0],
+        ));
     }
     feed.push(md(MsgKind::SnapshotEnd, s, 0, [0; 3]));
     feed.push(md(MsgKind::IndexPrice, s, 0, [mark, 0, 0]));
@@ -454,7 +462,11 @@ fn through_the_margin_core_and_the_venue() {
         "{ctx}"
     );
     assert_eq!(i128::from(fund.change()), m.fund_change, "{ctx}");
-    assert_eq!(m.fund_change, m.fees + m.fund_gain - m.fund_covered(), "{ctx}");
+    assert_eq!(
+        m.fund_change,
+        m.fees + m.fund_gain - m.fund_covered(),
+        "{ctx}"
+    );
     // The fund paid account 1's 5 and account 3's 3.5: nothing written off.
     assert_eq!(m.fund_covered(), 85 * i128::from(E8) / 10, "{ctx}");
     assert_eq!(m.written_off, 0, "{ctx}");
@@ -470,7 +482,10 @@ fn through_the_margin_core_and_the_venue() {
     // What happened: two backstop decisions for account 1 (the lost one and the one that
     // filled), one ADL decision for account 2 with two counterparty reductions.
     assert_eq!(
-        (m.orders_by_tier[Tier::Backstop as usize], m.orders_by_tier[Tier::Adl as usize]),
+        (
+            m.orders_by_tier[Tier::Backstop as usize],
+            m.orders_by_tier[Tier::Adl as usize]
+        ),
         (2, 1),
         "{ctx}"
     );
