@@ -439,7 +439,6 @@ fn through_the_margin_core_and_the_venue() {
         md(MsgKind::MarkPrice, t, 0, [mark, 0, 0]),
     ];
     run(&mut core, &mut venue, &mut out, &later, t, false);
-    drop(run);
     assert_eq!(dropped, 1);
 
     let settled = core.settled();
