@@ -491,6 +491,28 @@ mod tests {
     use hotrisk_feed::fixed::E8;
 
     #[test]
+    fn a_transfer_record_is_small() {
+        // The policy's module docs count it in the per-account memory.
+        assert!(std::mem::size_of::<Transfer>() <= 96);
+    }
+
+    #[test]
+    fn reservations_limit_what_the_fund_pays() {
+        let mut f = InsuranceFund::new(10);
+        f.reserve(7);
+        assert_eq!((f.available(), f.reserved()), (3, 7));
+        assert!(f.can_cover(3) && !f.can_cover(4));
+        // Pays at most the available balance; a reservation beyond it is clamped.
+        assert_eq!(f.cover_up_to(5), 3);
+        f.reserve(100);
+        assert_eq!(f.reserved(), 7);
+        f.release(7);
+        assert_eq!((f.balance(), f.available(), f.reserved()), (7, 7, 0));
+        f.release(1);
+        assert_eq!(f.reserved(), 0, "never below zero");
+    }
+
+    #[test]
     fn transfers_conserve() {
         let spec = InstrumentSpec::new(
             ContractKind::Linear,

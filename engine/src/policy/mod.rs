@@ -50,7 +50,8 @@
 //!
 //! # Memory
 //! Per instrument: one [`book::Book`] (2 × 32 levels × 16 B) and one guard; per account: about
-//! 40 B of state; per (instrument, account): 3 heap slots of 16 B (two ADL sides, the budget
+//! 40 B of state and a transfer record plus the ADL loss it carries ([`insurance::Transfers`],
+//! under 112 B); per (instrument, account): 3 heap slots of 16 B (two ADL sides, the budget
 //! queue) plus the ADL quantity — so `instruments × accounts × 56 B` dominates at scale (10 MB
 //! for 3 instruments × 60 000 accounts).
 //!
