@@ -273,7 +273,8 @@ impl Liquidations {
 ///   (each filled transfer's quantity × (price − the mark its decision saw), from the acks and
 ///   the replay's decision points) and what ADL counterparties carried. The engine's bad debt
 ///   must be that loss plus the settled negative balances, less at most what counterparties
-///   carried (a counterparty's debt that ADL caused is not new bad debt), within one E8 unit of
+///   carried (a counterparty's debt that ADL caused is not new bad debt: each settlement the
+///   replay makes is matched with the loss that account carried), within one E8 unit of
 ///   rounding per transfer: a loss booked twice (a transfer that never executed, or a settled
 ///   counterparty's debt on top of its socialised loss) breaks it;
 /// - **bad debt left on accounts**: accounts with no position left and a negative balance
@@ -322,6 +323,9 @@ pub struct Audit {
     /// Recomputed from the journal's transfer acks: `(loss handed on by bankrupt accounts'
     /// filled transfers, loss carried by ADL counterparties, filled transfers)`, E8.
     pub transfer_loss_e8: (i128, i128, u64),
+    /// Settled negative balances beyond what the account carried as an ADL counterparty (new
+    /// bad debt), and settlements not attributable to an account event (ack deadlines), E8.
+    pub new_debt_e8: (i128, i128),
     /// Whether the engine's bad debt matches the transfers and settlements (see the docs).
     pub bad_debt_fills_ok: bool,
     /// Accounts with no position and a negative balance, and that debt (≤ 0), E8.
@@ -352,15 +356,15 @@ impl Audit {
             && self.bad_debt_fills_ok
     }
 
-    /// The bad-debt check against the fills: the engine's bad debt minus the transfers' loss
-    /// (the new debt booked by settlements) must lie in `[settled − carried, settled]`, within
-    /// one E8 unit per filled transfer.
+    /// The bad-debt check against the fills: the engine's bad debt must be the transfers' loss
+    /// plus the new debt of settlements (plus at most the unattributed settlements), within one
+    /// E8 unit per filled transfer (the policy rounds each share of a transfer's loss apart).
     fn bad_debt_matches_fills(&self) -> bool {
-        let (handed_on, carried, n) = self.transfer_loss_e8;
+        let (handed_on, _, n) = self.transfer_loss_e8;
+        let (new, unattributed) = self.new_debt_e8;
         let tol = i128::from(n);
-        let new = self.bad_debt_e8 - handed_on;
-        let settled = self.settled_e8.1;
-        new >= (settled - carried).max(0) - tol && new <= settled + tol
+        let expected = handed_on + new;
+        self.bad_debt_e8 >= expected - tol && self.bad_debt_e8 <= expected + unattributed + tol
     }
 
     /// A plain-text table (also valid Markdown).
@@ -435,17 +439,22 @@ impl Audit {
         );
         let _ = writeln!(
             s,
-            "| bad debt vs the fills (recomputed) = transfers' loss at the decision's mark + settled − what ADL counterparties carried of it | {} = {} + {} − (0..{}) over {} filled transfers ({}) |",
+            "| bad debt vs the fills (recomputed) = transfers' loss at the decision's mark + settled balances beyond what ADL made the account carry | {} = {} + {}{} over {} filled transfers ({}; counterparties carried {}) |",
             f(self.bad_debt_e8),
             f(self.transfer_loss_e8.0),
-            f(self.settled_e8.1),
-            f(self.transfer_loss_e8.1),
+            f(self.new_debt_e8.0),
+            if self.new_debt_e8.1 > 0 {
+                format!(" (+ up to {} settled at ack deadlines)", f(self.new_debt_e8.1))
+            } else {
+                String::new()
+            },
             self.transfer_loss_e8.2,
             if self.bad_debt_fills_ok {
                 "matches"
             } else {
                 "DOES NOT match: a loss booked twice or not at all"
-            }
+            },
+            f(self.transfer_loss_e8.1)
         );
         let _ = writeln!(
             s,
@@ -481,7 +490,9 @@ pub fn health_note(engine_summary: &str) -> Option<String> {
 }
 
 /// The journal's backstop/ADL transfers for the audit's bad-debt check: which order is a
-/// bankrupt account's own transfer and which an ADL counterparty's reduction, and their acks.
+/// bankrupt account's own transfer and which an ADL counterparty's reduction, what their fills
+/// handed on or made counterparties carry (at the mark each decision saw), and how much of each
+/// settled negative balance was such a carried loss.
 #[derive(Debug, Default)]
 struct TransferAcks {
     /// Transfer order id → (side, instrument, limit price, own transfer).
@@ -490,74 +501,90 @@ struct TransferAcks {
     /// counterparties' reductions). The policy emits an ADL decision's counterparty reductions
     /// first and the bankrupt account's own transfer (the opposite side) last, consecutively.
     run: Option<(u64, u16, i64, u8)>,
-    /// Acks of transfers: (order id, filled qty, average price).
-    acks: Vec<(u64, i64, i64)>,
+    /// Σ loss handed on by own transfers' fills, E8.
+    handed_on: i128,
+    /// Σ loss carried by counterparties' fills, E8.
+    carried: i128,
+    /// Filled transfers valued.
+    filled: u64,
+    /// Per account: loss carried as a counterparty and not yet settled.
+    carrying: HashMap<u32, i128>,
+    /// Σ over settlements of the debt beyond what the account was carrying (new bad debt).
+    new_debt: i128,
+    /// Σ settlements the replay made outside an account event (ack deadlines): not attributed
+    /// to an account, so anywhere between carried and new.
+    unattributed: i128,
+    /// Σ settlements made while applying account events.
+    settled_in_events: i128,
 }
 
 impl TransferAcks {
-    fn on_record(&mut self, r: &Record) {
-        match r.record_kind() {
-            Some(RecordKind::Order) if r.kind == MsgKind::Order as u8 => {
-                // Order records: `a` = qty, `b` = limit price.
-                let key = (r.md_seq, r.instrument, r.b);
-                match Tier::from_u8(r.tier) {
-                    Some(Tier::Backstop) => {
-                        self.orders.insert(r.id, (r.aux, r.instrument, r.b, true));
-                        self.run = None;
-                    }
-                    Some(Tier::Adl) => {
-                        let own = matches!(self.run, Some((t, i, p, side))
-                            if (t, i, p) == key && side != r.aux);
-                        self.orders.insert(r.id, (r.aux, r.instrument, r.b, own));
-                        self.run = if own {
-                            None
-                        } else {
-                            Some((key.0, key.1, key.2, r.aux))
-                        };
-                    }
-                    _ => self.run = None,
-                }
+    /// An order record of the journal.
+    fn on_order(&mut self, r: &Record) {
+        if r.kind != MsgKind::Order as u8 {
+            self.run = None;
+            return;
+        }
+        // Order records: `a` = qty, `b` = limit price.
+        let key = (r.md_seq, r.instrument, r.b);
+        match Tier::from_u8(r.tier) {
+            Some(Tier::Backstop) => {
+                self.orders.insert(r.id, (r.aux, r.instrument, r.b, true));
+                self.run = None;
             }
-            Some(RecordKind::AccountEvent) if r.kind == MsgKind::OrderAck as u8 => {
-                let id = r.a as u64;
-                if self.orders.contains_key(&id) && r.b > 0 {
-                    self.acks.push((id, r.b, r.c));
-                }
+            Some(Tier::Adl) => {
+                let own = matches!(self.run, Some((t, i, p, side))
+                    if (t, i, p) == key && side != r.aux);
+                self.orders.insert(r.id, (r.aux, r.instrument, r.b, own));
+                self.run = if own {
+                    None
+                } else {
+                    Some((key.0, key.1, key.2, r.aux))
+                };
             }
-            _ => {}
+            _ => self.run = None,
         }
     }
 
-    /// `(handed on by own transfers, carried by counterparties, filled transfers)`, E8, each
-    /// fill valued against the mark at the md record its order was decided at.
-    fn losses(&self, marks: &MarkTimeline, decided_at: &HashMap<u64, u64>) -> (i128, i128, u64) {
-        let (mut handed_on, mut carried, mut n) = (0i128, 0i128, 0u64);
-        for &(id, qty, price) in &self.acks {
-            let Some(&(side, instrument, limit, own)) = self.orders.get(&id) else {
-                continue;
-            };
-            let Some(mark) = decided_at
-                .get(&id)
-                .and_then(|&seq| marks.mark_at(instrument, seq))
-            else {
-                continue;
-            };
-            // Transfers fill whole at their limit; the ack's average is that price.
-            let price = if price > 0 { price } else { limit };
-            // What the account got beyond the mark by closing at `price`.
-            let gain = match Side::from_u8(side) {
-                Some(Side::Sell) => i128::from(price - mark),
-                _ => i128::from(mark - price),
-            } * i128::from(qty)
-                / i128::from(E8);
-            if own {
-                handed_on += gain.max(0);
-            } else {
-                carried += (-gain).max(0);
+    /// An account event the replay just applied (`ev`), and the debt the engine settled while
+    /// applying it (`settled`, E8). `decided_at` must already hold the event's order.
+    fn on_event(
+        &mut self,
+        ev: &Msg,
+        settled: i128,
+        marks: &MarkTimeline,
+        decided_at: &HashMap<u64, u64>,
+    ) {
+        if ev.kind() == Some(MsgKind::OrderAck) && ev.body[1] > 0 {
+            let (id, qty, price) = (ev.body[0] as u64, ev.body[1], ev.body[2]);
+            if let Some(&(side, instrument, limit, own)) = self.orders.get(&id) {
+                if let Some(mark) = decided_at
+                    .get(&id)
+                    .and_then(|&seq| marks.mark_at(instrument, seq))
+                {
+                    // Transfers fill whole at their limit; the ack's average is that price.
+                    let price = if price > 0 { price } else { limit };
+                    // What the account got beyond the mark by closing at `price`.
+                    let gain = match Side::from_u8(side) {
+                        Some(Side::Sell) => i128::from(price - mark),
+                        _ => i128::from(mark - price),
+                    } * i128::from(qty)
+                        / i128::from(E8);
+                    if own {
+                        self.handed_on += gain.max(0);
+                    } else {
+                        self.carried += (-gain).max(0);
+                        *self.carrying.entry(ev.account).or_insert(0) += (-gain).max(0);
+                    }
+                    self.filled += 1;
+                }
             }
-            n += 1;
         }
-        (handed_on, carried, n)
+        if settled > 0 {
+            self.settled_in_events += settled;
+            let carrying = self.carrying.remove(&ev.account).unwrap_or(0);
+            self.new_debt += settled - carrying.min(settled);
+        }
     }
 }
 
@@ -664,10 +691,13 @@ pub fn audit(
     };
     let mut journaled = Vec::new();
     let mut transfers = TransferAcks::default();
+    let marks = MarkTimeline::from_msgs(md);
     for r in records {
-        transfers.on_record(r);
         match r.record_kind() {
-            Some(RecordKind::Order) => journaled.push(r.to_order()),
+            Some(RecordKind::Order) => {
+                transfers.on_order(r);
+                journaled.push(r.to_order());
+            }
             Some(RecordKind::AccountEvent) => {
                 feed_to(
                     r.md_seq,
@@ -681,7 +711,14 @@ pub fn audit(
                 ev.exch_ts = time;
                 ev.local_ts = time;
                 let refused_before = core.errors().bad_events;
+                let settled_before = core.settled().debt_e8;
                 core.on_account(&ev, &mut sink);
+                transfers.on_event(
+                    &ev,
+                    core.settled().debt_e8 - settled_before,
+                    &marks,
+                    &decided_at,
+                );
                 if core.errors().bad_events != refused_before {
                     // The engine refused it (state unchanged): so does the independent ledger.
                     a.events_refused += 1;
@@ -716,7 +753,10 @@ pub fn audit(
         &mut decided_at,
         &mut time,
     );
-    a.transfer_loss_e8 = transfers.losses(&MarkTimeline::from_msgs(md), &decided_at);
+    // Settlements the replay made outside account events (ack deadlines, on md records).
+    transfers.unattributed = core.settled().debt_e8 - transfers.settled_in_events;
+    a.transfer_loss_e8 = (transfers.handed_on, transfers.carried, transfers.filled);
+    a.new_debt_e8 = (transfers.new_debt, transfers.unattributed);
     a.decided_at = decided_at;
     a.orders_journaled = journaled.len() as u64;
     a.orders_replayed = replayed.len() as u64;
