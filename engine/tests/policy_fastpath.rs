@@ -166,8 +166,8 @@ proptest! {
             &brackets[..if two { 2 } else { 1 }],
         )
         .unwrap();
-        let mm = s.maintenance(s.notional(q, mark));
-        let mb = mm - (mm as i128 * deficit as i128 / 10_000) as i64;
+        let mm = s.maintenance(s.notional(q, mark)) as i128;
+        let mb = (mm - mm * deficit as i128 / 10_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         let p = PartialInput {
             sign,
             abs_qty: q,

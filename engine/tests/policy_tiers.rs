@@ -80,8 +80,8 @@ fn cancel_first_then_partial_then_full_after_a_failed_partial() {
     // → 0.1801 → 0.181 BTC (0.180 leaves 176.774 < 1.1·160.72 = 176.792).
     assert_eq!(ord.qty, 18_100_000);
     assert_eq!(m.tier, Tier::Partial);
-    assert_eq!(m.fraction_closed, ord.qty);
-    assert!(m.mr_after < m.mr_before);
+    assert_eq!(m.fraction_closed(), ord.qty);
+    assert!(m.mr_after() < m.mr_before());
     assert_eq!(m.breach_to_order_ns, 2);
 
     // It fills only partly: the next decision is full.
@@ -162,9 +162,9 @@ fn full_sliced_by_depth_within_the_slippage_bound() {
     let (_, orders) = decide(&mut p, &spec, 0, &a, MARK, 1, S);
     let (ord, m) = orders[0];
     assert_eq!(ord.qty, E8 / 2); // only the two levels ≥ 48951; the rest waits
-    assert_eq!(m.fraction_closed, E8 / 2);
+    assert_eq!(m.fraction_closed(), E8 / 2);
     // VWAP 48975: slippage 25/49000 = 5.10204081 bps
-    assert_eq!(m.slippage_bps, 510_204_081);
+    assert_eq!(m.slippage_bps(), 510_204_081);
 }
 
 #[test]
@@ -240,8 +240,8 @@ fn backstop_when_the_book_cannot_fill_before_bankruptcy() {
     // Its price is the bankruptcy price above the mark (−40.81 bps): a transfer, not counted
     // as the book's slippage.
     assert_eq!(agg.mean_slippage_bps(), 0);
-    assert_eq!(agg.mean_transfer_slippage_bps(), m.slippage_bps);
-    assert!(m.slippage_bps < 0);
+    assert_eq!(agg.mean_transfer_slippage_bps(), m.slippage_bps());
+    assert!(m.slippage_bps() < 0);
 }
 
 #[test]

@@ -65,28 +65,99 @@
 use hotrisk_feed::wire::Tier;
 
 /// Metrics of one decision (see the module docs for each definition).
+///
+/// It carries the decision's raw integers; the ratios ([`OrderMetrics::slippage_bps`],
+/// [`OrderMetrics::fraction_closed`], [`OrderMetrics::mr_before`], [`OrderMetrics::mr_after`])
+/// are computed when asked for, so the decision path does not pay the divisions of figures
+/// nobody reads there (the per-instrument aggregate computes the two it sums, see
+/// [`InstrumentMetrics::record`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderMetrics {
     /// The order's tier.
     pub tier: Tier,
     /// Record time from first breach to this decision, ns.
     pub breach_to_order_ns: i64,
-    /// Slippage vs mark, basis points at E8.
-    pub slippage_bps: i64,
-    /// Order quantity / position quantity, E8.
-    pub fraction_closed: i64,
+    /// The mark slippage is measured against (E8); 0 where no slippage is reported (a
+    /// cancel-all, an ADL counterparty's reduction).
+    pub mark: i64,
+    /// The price slippage is measured at (E8): the book walk's estimated VWAP for book orders,
+    /// the transfer price for backstop and ADL.
+    pub price: i64,
+    /// The order sells (slippage is `mark − price` then, `price − mark` for a buy).
+    pub sell: bool,
+    /// The order's quantity (E8).
+    pub qty: i64,
+    /// The position's quantity before the order, unsigned (E8); 0 for a cancel-all.
+    pub position_qty: i64,
     /// The tier's quantity before slicing by depth and budget (the partial's restoring quantity
     /// or the whole position), E8; the order's `qty` is at most this.
     pub target_qty: i64,
-    /// Margin ratio before, E8.
-    pub mr_before: i64,
-    /// Margin ratio after a complete fill at the limit, E8.
-    pub mr_after: i64,
+    /// The scope's maintenance and margin balance at the decision (E8).
+    pub mm_before: i64,
+    /// See `mm_before`.
+    pub mb_before: i64,
+    /// The scope's maintenance and margin balance after a complete fill at the limit that pays
+    /// the fee (E8).
+    pub mm_after: i64,
+    /// See `mm_after`.
+    pub mb_after: i64,
     /// Bad debt this decision hands on if its order fills completely (an estimate: the fill
     /// books the money), E8.
     pub bad_debt: i64,
     /// Insurance fund change if this decision's order fills completely (an estimate), E8.
     pub fund_change: i64,
+}
+
+impl OrderMetrics {
+    /// Metrics with every figure zero (ratios 0, slippage 0) for `tier`.
+    pub const fn zero(tier: Tier) -> Self {
+        Self {
+            tier,
+            breach_to_order_ns: 0,
+            mark: 0,
+            price: 0,
+            sell: false,
+            qty: 0,
+            position_qty: 0,
+            target_qty: 0,
+            mm_before: 0,
+            mb_before: 1,
+            mm_after: 0,
+            mb_after: 1,
+            bad_debt: 0,
+            fund_change: 0,
+        }
+    }
+
+    /// Slippage vs mark, basis points at E8 (see [`slippage_bps`]).
+    pub fn slippage_bps(&self) -> i64 {
+        slippage_bps(self.mark, self.price, self.sell)
+    }
+
+    /// Order quantity / position quantity, E8 (rounded down; 0 with no position).
+    pub fn fraction_closed(&self) -> i64 {
+        let pq = self.position_qty.max(1);
+        if (0..=i64::MAX / hotrisk_feed::fixed::E8).contains(&self.qty) {
+            // `qty·E8` fits an `i64` and both are non-negative: the floor is the unsigned
+            // quotient (one division).
+            let e8 = hotrisk_feed::fixed::E8 as u64;
+            return ((self.qty as u64 * e8) / pq as u64) as i64;
+        }
+        crate::policy::spec::sat(crate::policy::spec::floor_div(
+            i128::from(self.qty) * i128::from(hotrisk_feed::fixed::E8),
+            i128::from(pq),
+        ))
+    }
+
+    /// Margin ratio before, E8 (see [`margin_ratio`]).
+    pub fn mr_before(&self) -> i64 {
+        margin_ratio(self.mm_before, self.mb_before)
+    }
+
+    /// Margin ratio after a complete fill at the limit, E8 (see [`margin_ratio`]).
+    pub fn mr_after(&self) -> i64 {
+        margin_ratio(self.mm_after, self.mb_after)
+    }
 }
 
 /// Aggregates for one instrument.
@@ -139,13 +210,25 @@ pub struct InstrumentMetrics {
 }
 
 impl InstrumentMetrics {
-    /// Adds one decision of quantity `qty` (counts, times, slippage, fractions: no money, see
-    /// the module docs).
-    pub fn record(&mut self, m: &OrderMetrics, qty: i64) {
+    /// Adds one decision (of quantity `m.qty`): counts, times, slippage, fractions — no money
+    /// (see the module docs).
+    pub fn record(&mut self, m: &OrderMetrics) {
+        let slippage = if m.tier == Tier::Cancel {
+            0
+        } else {
+            m.slippage_bps()
+        };
+        self.record_with(m, slippage);
+    }
+
+    /// [`InstrumentMetrics::record`] with `m.slippage_bps()` already computed (the policy
+    /// divides by the mark with a reciprocal it keeps per mark).
+    pub(crate) fn record_with(&mut self, m: &OrderMetrics, slippage_bps: i64) {
         self.orders_by_tier[m.tier as usize] += 1;
         if m.tier == Tier::Cancel {
             return;
         }
+        let qty = m.qty;
         self.breach_to_order_sum_ns += i128::from(m.breach_to_order_ns);
         self.breach_to_order_max_ns = self.breach_to_order_max_ns.max(m.breach_to_order_ns);
         let (sum, q) = match m.tier {
@@ -155,9 +238,9 @@ impl InstrumentMetrics {
             ),
             _ => (&mut self.slippage_qty_sum, &mut self.qty_sum),
         };
-        *sum += i128::from(m.slippage_bps) * i128::from(qty);
+        *sum += i128::from(slippage_bps) * i128::from(qty);
         *q += i128::from(qty);
-        self.fraction_sum += i128::from(m.fraction_closed);
+        self.fraction_sum += i128::from(m.fraction_closed());
         // The money fields are not booked here (a decision moves no money): see
         // `policy::insurance` — fills book them.
     }
@@ -313,9 +396,41 @@ pub fn slippage_bps(mark: i64, price: i64, sell: bool) -> i64 {
     if mark <= 0 {
         return 0;
     }
-    let d = if sell { mark - price } else { price - mark } as i128;
+    // In i128: the difference of two `i64` cannot overflow there.
+    let (m, p) = (i128::from(mark), i128::from(price));
+    let d = if sell { m - p } else { p - m };
     crate::policy::spec::floor_div(d * 10_000 * hotrisk_feed::fixed::E8 as i128, mark as i128)
         as i64
+}
+
+/// [`slippage_bps`] with the division by the mark done by `mark_div` (the mark's reciprocal,
+/// kept by the policy per mark). The same bits whenever `mark_div` divides by `mark`.
+#[inline]
+pub(crate) fn slippage_bps_by(
+    mark: i64,
+    price: i64,
+    sell: bool,
+    mark_div: &crate::policy::spec::DivWide,
+) -> i64 {
+    if mark <= 0 || mark_div.divisor() != mark as u64 {
+        return slippage_bps(mark, price, sell);
+    }
+    let d = if sell {
+        i128::from(mark) - i128::from(price)
+    } else {
+        i128::from(price) - i128::from(mark)
+    };
+    // |d| < 2^64, so |d|·10^12 < 2^104: no overflow.
+    match mark_div.div_rem(d.unsigned_abs() * 1_000_000_000_000) {
+        // ⌊d·10^12/mark⌋: the quotient for d ≥ 0, minus one more when inexact below 0. The
+        // `as i64` is [`slippage_bps`]'s own conversion.
+        Some((q, r)) => {
+            let q = i128::from(q);
+            let v = if d >= 0 { q } else { -q - i128::from(r != 0) };
+            v as i64
+        }
+        None => slippage_bps(mark, price, sell),
+    }
 }
 
 /// `mm / mb` at E8 (rounded down), `i64::MAX` when `mb ≤ 0`.
@@ -343,55 +458,86 @@ mod tests {
         assert_eq!(margin_ratio(5, 10), E8 / 2);
         assert_eq!(margin_ratio(5, 0), i64::MAX);
         let mut a = InstrumentMetrics::default();
+        // a sell 4 bps below a mark of 10 000, a quarter of the position
         let m = OrderMetrics {
             tier: Tier::Partial,
             breach_to_order_ns: 10,
-            slippage_bps: 4 * E8,
-            fraction_closed: E8 / 4,
-            target_qty: 0,
-            mr_before: E8,
-            mr_after: E8 / 2,
-            bad_debt: 0,
-            fund_change: 0,
+            mark: 10_000 * E8,
+            price: 9_996 * E8,
+            sell: true,
+            qty: 3,
+            position_qty: 12,
+            mm_before: 10,
+            mb_before: 10,
+            mm_after: 5,
+            mb_after: 10,
+            ..OrderMetrics::zero(Tier::Partial)
         };
-        a.record(&m, 3);
-        a.record(
-            &OrderMetrics {
-                slippage_bps: 0,
-                breach_to_order_ns: 30,
-                ..m
-            },
-            1,
+        assert_eq!(
+            (
+                m.slippage_bps(),
+                m.fraction_closed(),
+                m.mr_before(),
+                m.mr_after()
+            ),
+            (4 * E8, E8 / 4, E8, E8 / 2)
         );
+        a.record(&m);
+        a.record(&OrderMetrics {
+            price: 10_000 * E8,
+            qty: 1,
+            breach_to_order_ns: 30,
+            ..m
+        });
         assert_eq!(a.mean_slippage_bps(), 3 * E8);
+        assert_eq!(a.fraction_sum, i128::from(E8 / 4 + E8 / 12));
         assert_eq!(a.breach_to_order_max_ns, 30);
         assert_eq!(a.mean_breach_to_order_ns(), 20);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fraction_closed_is_the_floor(qty in proptest::num::i64::ANY, pq in proptest::num::i64::ANY, shift in 0u32..64) {
+            for (qty, pq) in [(qty, pq), (qty >> shift, pq >> shift), (qty.abs() >> shift, pq.abs()), (i64::MAX / E8, 3), (i64::MAX / E8 + 1, 3)] {
+                let m = OrderMetrics { qty, position_qty: pq, ..OrderMetrics::zero(Tier::Full) };
+                let want = crate::policy::spec::sat((i128::from(qty) * i128::from(E8)).div_euclid(i128::from(pq.max(1))));
+                proptest::prop_assert_eq!(m.fraction_closed(), want);
+            }
+        }
+
+        #[test]
+        fn slippage_by_reciprocal_is_exact(mark in 1i64.., price in proptest::num::i64::ANY, sell in proptest::bool::ANY, small in 1i64..1 << 40) {
+            for (mark, price) in [(mark, price), (small, price), (mark, mark - small), (small, small + 7), (mark, 0), (1, i64::MAX), (1, i64::MIN), (i64::MAX, i64::MIN)] {
+                let div = crate::policy::spec::DivWide::new(mark as u64);
+                proptest::prop_assert_eq!(slippage_bps_by(mark, price, sell, &div), slippage_bps(mark, price, sell));
+            }
+        }
     }
 
     #[test]
     fn transfers_are_kept_apart_from_the_book_slippage() {
         let mut a = InstrumentMetrics::default();
+        // 5 bps below a mark of 10 000
         let full = OrderMetrics {
-            tier: Tier::Full,
-            breach_to_order_ns: 0,
-            slippage_bps: 5 * E8,
-            fraction_closed: E8,
-            target_qty: 0,
-            mr_before: E8,
-            mr_after: 0,
-            bad_debt: 0,
-            fund_change: 0,
+            mark: 10_000 * E8,
+            price: 9_995 * E8,
+            sell: true,
+            qty: 2 * E8,
+            position_qty: 2 * E8,
+            ..OrderMetrics::zero(Tier::Full)
         };
-        a.record(&full, 2 * E8);
+        a.record(&full);
         // a position past bankruptcy, taken over 100 bps above the mark for a long
         let backstop = OrderMetrics {
             tier: Tier::Backstop,
-            slippage_bps: -100 * E8,
+            price: 10_100 * E8,
+            qty: 8 * E8,
+            position_qty: 8 * E8,
             bad_debt: 7 * E8,
             fund_change: -7 * E8,
             ..full
         };
-        a.record(&backstop, 8 * E8);
+        a.record(&backstop);
         assert_eq!(a.mean_slippage_bps(), 5 * E8);
         assert_eq!(a.mean_transfer_slippage_bps(), -100 * E8);
         // A decision moves no money: the fills book it (`policy::insurance`).
@@ -412,20 +558,15 @@ mod tests {
             escalations: 4,
             ..InstrumentMetrics::default()
         };
-        m.record(
-            &OrderMetrics {
-                tier: Tier::Full,
-                breach_to_order_ns: 0,
-                slippage_bps: 196_000_000,
-                fraction_closed: E8,
-                target_qty: 0,
-                mr_before: 0,
-                mr_after: 0,
-                bad_debt: 0,
-                fund_change: 0,
-            },
-            E8,
-        );
+        // 1.96 bps below a mark of 10 000 (0.0196 below 100: a sell at 99.9804)
+        m.record(&OrderMetrics {
+            mark: 100 * E8,
+            price: 9_998_040_000,
+            sell: true,
+            qty: E8,
+            position_qty: E8,
+            ..OrderMetrics::zero(Tier::Full)
+        });
         m.bad_debt = 1_622_088_748_070_000;
         m.socialised = 1_000_000_000_000_000;
         let fund = crate::policy::insurance::InsuranceFund::new(100 * E8);

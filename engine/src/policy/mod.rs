@@ -89,7 +89,7 @@ use hotrisk_feed::wire::{
     TIF_IOC,
 };
 use insurance::{InsuranceFund, Transfer, TransferBooks, TransferState, Transfers};
-use metrics::{margin_ratio, slippage_bps, InstrumentMetrics, OrderMetrics};
+use metrics::{margin_ratio, InstrumentMetrics, OrderMetrics};
 use spec::InstrumentSpec;
 use state::AccountStates;
 use tiers::{AdlRanking, PartialInput, PositionView, ScopeView, TierConfig};
@@ -222,9 +222,12 @@ pub struct Policy {
     adl: Vec<AdlRanking>,
     waiting: Vec<IndexedHeap>,
     metrics: Vec<InstrumentMetrics>,
-    /// Per instrument: the slippage bounds of the last mark a decision used (they depend only
+    /// Per instrument: the slippage bounds and the reciprocal of the last mark a decision used
     /// on the mark; recomputed when a decision sees another one).
-    bounds: Vec<sizing::SlippageBounds>,
+    bounds: Vec<MarkCache>,
+    /// Per instrument: the partial solve's constants of the last mark, limit and side it used
+    /// ([`tiers::PartialCache`]).
+    partial: Vec<tiers::PartialCache>,
 }
 
 impl Policy {
@@ -249,7 +252,8 @@ impl Policy {
                 .collect(),
             metrics: vec![InstrumentMetrics::default(); n],
             // `default()` is the bounds of mark 0 whatever the slippage rate: a valid entry.
-            bounds: vec![sizing::SlippageBounds::default(); n],
+            bounds: vec![MarkCache::default(); n],
+            partial: vec![tiers::PartialCache::default(); n],
             specs,
         }
     }
@@ -526,15 +530,19 @@ impl Policy {
         let deadline = ts.saturating_add(self.cfg.ack_timeout_ns);
         let mb = input.scope.margin_balance;
         let mm = input.scope.maintenance;
-        let mr_before = margin_ratio(mm, mb);
         let mut m = OrderMetrics {
             tier: Tier::Cancel,
             breach_to_order_ns: ts - breach_ts,
-            slippage_bps: 0,
-            fraction_closed: 0,
+            mark: 0,
+            price: 0,
+            sell: side == Side::Sell,
+            qty: 0,
+            position_qty: 0,
             target_qty: 0,
-            mr_before,
-            mr_after: mr_before,
+            mm_before: mm,
+            mb_before: mb,
+            mm_after: mm,
+            mb_after: mb,
             bad_debt: 0,
             fund_change: 0,
         };
@@ -542,7 +550,7 @@ impl Policy {
         // Tier 0: cancel the account's resting orders first.
         if self.cfg.cancel_first && !self.states.cancel_done(account) {
             order.kind = MsgKind::CancelAll as u8;
-            self.emit(&mut order, &m, deadline, out);
+            self.emit(&mut order, m, deadline, out);
             return Outcome::Sent(Tier::Cancel);
         }
 
@@ -563,11 +571,11 @@ impl Policy {
                 return self.backstop(input, k, bp, &mut order, m, deadline, out);
             }
         }
-        let bounds = &mut self.bounds[i];
-        if bounds.mark != mark {
-            *bounds = sizing::SlippageBounds::new(mark, self.cfg.tiers.slippage);
+        let cache = &mut self.bounds[i];
+        if cache.bounds.mark != mark {
+            *cache = MarkCache::new(mark, self.cfg.tiers.slippage);
         }
-        let Some(limit) = sizing::limit_from_bound(spec, side, bounds.get(side), bp) else {
+        let Some(limit) = sizing::limit_from_bound(spec, side, cache.bounds.get(side), bp) else {
             return Outcome::Waiting(Wait::Nothing);
         };
         let mm_others = mm - pos.maintenance;
@@ -577,7 +585,7 @@ impl Policy {
         let partial = if full {
             None
         } else {
-            tiers::partial_solve(
+            tiers::partial_solve_cached(
                 spec,
                 &PartialInput {
                     sign,
@@ -588,6 +596,7 @@ impl Policy {
                     mm_others,
                     buffer: self.cfg.tiers.buffer,
                 },
+                &mut self.partial[i],
             )
         };
         let (tier, want) = match partial {
@@ -614,7 +623,7 @@ impl Policy {
         let left = self.guards[i].budget_left(&self.cfg.guard, ts);
         let queued_ahead = self.waiting[i]
             .peek()
-            .is_some_and(|(top, key)| top != account && key > mr_before);
+            .is_some_and(|(top, key)| top != account && key > margin_ratio(mm, mb));
         if notional > left || queued_ahead {
             if !queued_ahead && left > 0 {
                 qty = spec.floor_lot(sat_mul_div(qty, left, notional));
@@ -622,7 +631,7 @@ impl Policy {
                 qty = 0;
             }
             if qty == 0 {
-                self.waiting[i].upsert(account, mr_before);
+                self.waiting[i].upsert(account, margin_ratio(mm, mb));
                 self.metrics[i].budget_waits += 1;
                 return Outcome::Waiting(Wait::Budget);
             }
@@ -646,14 +655,16 @@ impl Policy {
         let mm_after = mm_others + mm_rest;
         let mb_after = mb - loss - fee;
         m.tier = tier;
-        m.slippage_bps = slippage_bps(mark, sized.vwap, side == Side::Sell);
-        m.fraction_closed = sat_mul_div(qty, E8, q);
+        m.mark = mark;
+        m.price = sized.vwap;
+        m.position_qty = q;
         m.target_qty = want;
-        m.mr_after = margin_ratio(mm_after, mb_after);
+        m.mm_after = mm_after;
+        m.mb_after = mb_after;
         order.tier = tier as u8;
         order.qty = qty;
         order.limit_price = limit;
-        self.emit(&mut order, &m, deadline, out);
+        self.emit(&mut order, m, deadline, out);
         Outcome::Sent(tier)
     }
 
@@ -682,10 +693,12 @@ impl Policy {
         // The fund enters at `price` and is worth the mark: its PnL (negative = loss).
         let fund_pnl = spec.realised_pnl(sign, q, price, mark);
         let loss = -fund_pnl;
-        m.slippage_bps = slippage_bps(mark, price, side == Side::Sell);
-        m.fraction_closed = E8;
+        m.mark = mark;
+        m.price = price;
+        m.position_qty = q;
         m.target_qty = q;
-        m.mr_after = margin_ratio(input.scope.maintenance - pos.maintenance, 0);
+        m.mm_after = input.scope.maintenance - pos.maintenance;
+        m.mb_after = 0;
         m.bad_debt = loss.max(0);
         order.qty = q;
         order.limit_price = price;
@@ -696,7 +709,7 @@ impl Policy {
             m.tier = Tier::Backstop;
             m.fund_change = fund_pnl;
             order.tier = Tier::Backstop as u8;
-            self.emit(order, &m, deadline, out);
+            self.emit(order, m, deadline, out);
             self.open_transfer(order, sign, mark, loss, 0);
             return Outcome::Sent(Tier::Backstop);
         }
@@ -711,17 +724,8 @@ impl Policy {
             tier: Tier::Adl as u8,
             ..*order
         };
-        let cm = OrderMetrics {
-            tier: Tier::Adl,
-            breach_to_order_ns: 0,
-            slippage_bps: 0,
-            fraction_closed: 0,
-            target_qty: 0,
-            mr_before: 0,
-            mr_after: 0,
-            bad_debt: 0,
-            fund_change: 0,
-        };
+        // A counterparty's reduction reports the fraction of its position only.
+        let cm = OrderMetrics::zero(Tier::Adl);
         let mut passed = [(0u32, 0i64); MAX_ADL_PASSED];
         let mut n_passed = 0;
         let ranking = &mut self.adl[i];
@@ -777,7 +781,8 @@ impl Policy {
             out(
                 cp,
                 OrderMetrics {
-                    fraction_closed: sat_mul_div(take, E8, their),
+                    qty: take,
+                    position_qty: their,
                     target_qty: take,
                     ..cm
                 },
@@ -804,7 +809,7 @@ impl Policy {
             // beyond the fund's balance is reported as uncovered (`written_off`).
             m.tier = Tier::Backstop;
             order.tier = Tier::Backstop as u8;
-            self.emit(order, &m, deadline, out);
+            self.emit(order, m, deadline, out);
             self.open_transfer(order, sign, mark, reserve, 0);
             return Outcome::Sent(Tier::Backstop);
         }
@@ -812,7 +817,7 @@ impl Policy {
         // counterparties above, any remainder to the fund.
         m.tier = Tier::Adl;
         order.tier = Tier::Adl as u8;
-        self.emit(order, &m, deadline, out);
+        self.emit(order, m, deadline, out);
         self.open_transfer(order, sign, mark, reserve, taken);
         Outcome::Sent(Tier::Adl)
     }
@@ -841,11 +846,12 @@ impl Policy {
     fn emit(
         &mut self,
         order: &mut Order,
-        m: &OrderMetrics,
+        mut m: OrderMetrics,
         deadline: i64,
         out: &mut impl FnMut(Order, OrderMetrics),
     ) {
         let account = order.account;
+        m.qty = order.qty;
         order.attempt = self.states.next_attempt(account);
         order.order_id = order_id(account, order.trigger_seq, order.attempt);
         let tier = Tier::from_u8(order.tier).unwrap_or(Tier::Cancel);
@@ -857,8 +863,31 @@ impl Policy {
             order.qty,
             deadline,
         );
-        self.metrics[order.instrument as usize].record(m, order.qty);
-        out(*order, *m);
+        let i = order.instrument as usize;
+        let slippage = if m.tier == Tier::Cancel {
+            0
+        } else {
+            metrics::slippage_bps_by(m.mark, m.price, m.sell, &self.bounds[i].mark_div)
+        };
+        self.metrics[i].record_with(&m, slippage);
+        out(*order, m);
+    }
+}
+
+/// Per instrument, what depends only on the mark a decision used: the slippage bounds and the
+/// mark's reciprocal for the slippage metric (recomputed when a decision sees another mark).
+#[derive(Debug, Clone, Copy, Default)]
+struct MarkCache {
+    bounds: sizing::SlippageBounds,
+    mark_div: spec::DivWide,
+}
+
+impl MarkCache {
+    fn new(mark: i64, slippage: i64) -> Self {
+        Self {
+            bounds: sizing::SlippageBounds::new(mark, slippage),
+            mark_div: spec::DivWide::new(mark.max(1) as u64),
+        }
     }
 }
 

@@ -89,11 +89,11 @@ impl MetricsReport {
         let ratio = |r: i64| (r != i64::MAX).then(|| dec(r));
         Self {
             breach_to_order_ns: m.breach_to_order_ns,
-            slippage_bps: dec(m.slippage_bps),
-            fraction_closed: dec(m.fraction_closed),
+            slippage_bps: dec(m.slippage_bps()),
+            fraction_closed: dec(m.fraction_closed()),
             target_qty: dec(m.target_qty),
-            margin_ratio_before: ratio(m.mr_before),
-            margin_ratio_after: ratio(m.mr_after),
+            margin_ratio_before: ratio(m.mr_before()),
+            margin_ratio_after: ratio(m.mr_after()),
             bad_debt: dec(m.bad_debt),
             insurance_fund_change: dec(m.fund_change),
         }

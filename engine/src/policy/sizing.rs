@@ -181,21 +181,44 @@ fn walk_side<const SELL: bool>(
     let mut cost = 0u128; // Σ price·qty of what is taken
     let mut last_t = 0i64; // quantity taken at the last level taken (level `i − 1`)
     let mut i = 0usize;
-    while i < px.len() {
-        let p = px[i];
-        if !within::<SELL>(p, limit) {
-            break;
-        }
-        let q = qty[i];
+    // The levels are sorted best first (`BookSide` keeps them so), so those within the limit
+    // are a prefix: walk by quantity alone to the level that completes `want` (or the end),
+    // then check that level's price once. When it is within the limit, so is every level
+    // before it and this is exactly the walk that checks each price; otherwise (the depth
+    // within the limit does not cover `want`) walk again checking each price.
+    let n = px.len();
+    while i < n && qty[i] < left {
+        cost += u128::from(qty[i] as u64) * u128::from(px[i] as u64);
+        left -= qty[i];
         i += 1;
-        if q >= left {
-            cost += u128::from(left as u64) * u128::from(p as u64);
+    }
+    let stop = if i < n { i } else { n.wrapping_sub(1) };
+    if n > 0 && within::<SELL>(px[stop], limit) {
+        if i < n {
+            // Level `i` completes `want`.
+            cost += u128::from(left as u64) * u128::from(px[i] as u64);
             last_t = left;
             left = 0;
-            break;
+            i += 1;
         }
-        cost += u128::from(q as u64) * u128::from(p as u64);
-        left -= q;
+    } else {
+        (left, cost, i) = (want, 0, 0);
+        while i < n {
+            let p = px[i];
+            if !within::<SELL>(p, limit) {
+                break;
+            }
+            let q = qty[i];
+            i += 1;
+            if q >= left {
+                cost += u128::from(left as u64) * u128::from(p as u64);
+                last_t = left;
+                left = 0;
+                break;
+            }
+            cost += u128::from(q as u64) * u128::from(p as u64);
+            left -= q;
+        }
     }
     if left > 0 && i > 0 {
         last_t = qty[i - 1]; // the whole of the last level was taken

@@ -54,7 +54,7 @@
 
 use super::heap::IndexedHeap;
 use super::spec::{
-    ceil_div, ceil_e8_lt, floor_div, floor_e8_lt, sat, ContractKind, InstrumentSpec,
+    ceil_div, ceil_e8_lt, floor_div, floor_e8_lt, sat, ContractKind, InstrumentSpec, MAX_BRACKETS,
 };
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::Side;
@@ -113,6 +113,10 @@ impl Default for TierConfig {
 
 /// Index of the cross position to close first: the largest maintenance contributor.
 pub fn pick_cross(positions: &[PositionView]) -> Option<usize> {
+    // One position (isolated, or a cross account in one instrument): nothing to compare.
+    if let [p] = positions {
+        return (p.qty != 0).then_some(0);
+    }
     let mut best: Option<usize> = None;
     for (i, p) in positions.iter().enumerate() {
         if p.qty == 0 {
@@ -211,6 +215,50 @@ fn wide(v: i64) -> u128 {
     u128::from(v as u64)
 }
 
+/// The partial solve's constants that depend only on the mark, the limit, the position's side
+/// and the buffer — not on the position or the account: per lot, the loss and fee bounds and
+/// the notional at the mark; per unit, the fee; per bracket, the slope of the freed requirement
+/// and the least growth of the requirement per lot. The first fast-path solve at a key fills
+/// it (per-bracket values on first use) and the next ones at the same key reuse it: in a
+/// cascade, every account liquidated on one side at one mark shares the limit (the slippage
+/// bound) unless its bankruptcy price binds first. One per instrument; plain data, `Copy`.
+#[derive(Debug, Clone, Copy)]
+pub struct PartialCache {
+    /// The key (mark 0: empty; the fast path needs a positive mark).
+    mark: i64,
+    limit: i64,
+    sign: i64,
+    buffer: i64,
+    loss_lot: i128,
+    fee_lot: i128,
+    n_up: u64,
+    n_dn: u64,
+    fp: i128,
+    /// Bit `t`: `freed[t]` and `mm_lot[t]` are filled for this key.
+    have: u32,
+    freed: [i128; MAX_BRACKETS],
+    mm_lot: [i128; MAX_BRACKETS],
+}
+
+impl Default for PartialCache {
+    fn default() -> Self {
+        Self {
+            mark: 0,
+            limit: 0,
+            sign: 0,
+            buffer: 0,
+            loss_lot: 0,
+            fee_lot: 0,
+            n_up: 0,
+            n_dn: 0,
+            fp: 0,
+            have: 0,
+            freed: [0; MAX_BRACKETS],
+            mm_lot: [0; MAX_BRACKETS],
+        }
+    }
+}
+
 /// The slack of closing `x` and its parts, as [`Lean::eval`] computes them.
 #[derive(Debug, Clone, Copy)]
 struct LeanSlack {
@@ -244,10 +292,12 @@ struct LeanSlack {
 ///
 /// `tests/policy_fastpath.rs` checks the whole solve against the plain reference on random
 /// inputs inside and outside this range.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Lean<'a> {
     spec: &'a InstrumentSpec,
     p: &'a PartialInput,
+    /// The constants of this mark, limit, side and buffer (filled by [`Lean::new`]).
+    c: &'a mut PartialCache,
     m: u128,
     l: u128,
     /// `|s·(m − l)|`, and whether `s·(m − l) < 0` (closing at the limit is a gain).
@@ -262,7 +312,7 @@ impl<'a> Lean<'a> {
     /// The fast path's inputs, `None` when a value is out of its range (see the type's docs).
     /// The caller has checked `mark > 0` and `limit > 0`.
     #[inline(always)]
-    fn new(spec: &'a InstrumentSpec, p: &'a PartialInput) -> Option<Self> {
+    fn new(spec: &'a InstrumentSpec, p: &'a PartialInput, c: &'a mut PartialCache) -> Option<Self> {
         if !spec.lean
             || !(p.sign == 1 || p.sign == -1)
             || !(0..=E8).contains(&p.buffer)
@@ -274,9 +324,12 @@ impl<'a> Lean<'a> {
         // Both positive: `m − l` cannot overflow, nor can its negation.
         let diff = p.mark - p.limit;
         let sd = if p.sign > 0 { diff } else { -diff };
-        Some(Self {
+        let refill =
+            c.mark != p.mark || c.limit != p.limit || c.sign != p.sign || c.buffer != p.buffer;
+        let mut lean = Self {
             spec,
             p,
+            c,
             m: wide(p.mark),
             l: wide(p.limit),
             d: u128::from(sd.unsigned_abs()),
@@ -284,7 +337,63 @@ impl<'a> Lean<'a> {
             r: wide(spec.fee_rate),
             mmo: p.mm_others as u64,
             buf: wide(E8 + p.buffer),
-        })
+        };
+        if refill {
+            lean.fill();
+        }
+        Some(lean)
+    }
+
+    /// Fills the cache's per-lot and per-unit constants for this key; per-bracket ones are
+    /// filled on first use ([`Lean::per_bracket`]). Ranges: `lot < Q`, so every product is below
+    /// 2^88 as in [`Lean::eval`], and the quotients below 2^62.
+    // Inlined although it runs once per key: out of line, it would take `self`'s address and
+    // keep the whole struct in memory on the hot path.
+    #[inline(always)]
+    fn fill(&mut self) {
+        let lot = wide(self.spec.lot);
+        let v = lot * self.d;
+        let lot_m = lot * self.m;
+        let c = &mut *self.c;
+        c.mark = self.p.mark;
+        c.limit = self.p.limit;
+        c.sign = self.p.sign;
+        c.buffer = self.p.buffer;
+        c.loss_lot = if self.gain {
+            -i128::from(floor_e8_lt(v))
+        } else {
+            i128::from(ceil_e8_lt(v))
+        };
+        c.fee_lot = i128::from(ceil_e8_lt(u128::from(ceil_e8_lt(lot * self.l)) * self.r));
+        c.n_up = ceil_e8_lt(lot_m);
+        c.n_dn = floor_e8_lt(lot_m);
+        c.fp = i128::from(ceil_e8_lt(self.l * self.r));
+        c.have = 0;
+    }
+
+    /// Bracket `t`'s slope of the freed requirement per unit, `⌊m·MMR_t·(1 + buffer)/10^16⌋`,
+    /// and the least growth of the buffered requirement per lot, `⌊⌊⌊lot·m⌋·MMR_t⌋·(1 +
+    /// buffer)⌋` (see [`Lean::step_down_fails`]); computed once per key.
+    #[inline(always)]
+    fn per_bracket(&mut self, t: usize) -> (i128, i128) {
+        if self.c.have & (1 << t) == 0 {
+            self.fill_bracket(t);
+        }
+        (self.c.freed[t], self.c.mm_lot[t])
+    }
+
+    #[inline(always)]
+    fn fill_bracket(&mut self, t: usize) {
+        let mmr = self.spec.bracket_at(t).mmr;
+        // `m·MMR·(1 + buffer)` can pass 2^96 (a mark near 2^63): the general `i128` division.
+        self.c.freed[t] = floor_div(
+            floor_div(self.m as i128 * mmr as i128 * self.buf as i128, E8W),
+            E8W,
+        );
+        // `⌊lot·m⌋ < 2^61.5` and `MMR ≤ 1`: below 2^88, and the quotient below 2^62.
+        let mm = floor_e8_lt(u128::from(self.c.n_dn) * wide(mmr));
+        self.c.mm_lot[t] = i128::from(floor_e8_lt(u128::from(mm) * self.buf));
+        self.c.have |= 1 << t;
     }
 
     /// The rest `Q − x`: its notional, bracket, maintenance, and the buffered requirement.
@@ -339,29 +448,18 @@ impl<'a> Lean<'a> {
     /// evaluation whose outcome is known. Ranges: `lot < Q`, so every product is below 2^88 as in
     /// [`Lean::eval`].
     #[inline(always)]
-    fn step_down_fails(&self, s: &LeanSlack) -> bool {
-        let lot = wide(self.spec.lot);
-        let v = lot * self.d;
-        let loss_lot = if self.gain {
-            -i128::from(floor_e8_lt(v))
-        } else {
-            i128::from(ceil_e8_lt(v))
-        };
-        let fee_lot = i128::from(ceil_e8_lt(u128::from(ceil_e8_lt(lot * self.l)) * self.r));
+    fn step_down_fails(&mut self, s: &LeanSlack) -> bool {
         let mm_lot = if s.mm_rest > 0 {
-            let lot_m = lot * self.m;
-            let (n_up, n_dn) = (ceil_e8_lt(lot_m), floor_e8_lt(lot_m));
             let b = self.spec.bracket_at(s.t_rest);
             // `0 ≤ n ≤ cap` (its bracket's), both below 2^62: no wrap.
-            if s.n_rest as u64 + n_up > b.cap as u64 {
+            if s.n_rest as u64 + self.c.n_up > b.cap as u64 {
                 return false;
             }
-            let mm = floor_e8_lt(u128::from(n_dn) * wide(b.mmr));
-            i128::from(floor_e8_lt(u128::from(mm) * self.buf))
+            self.per_bracket(s.t_rest).1
         } else {
             0
         };
-        s.raw + loss_lot + fee_lot - mm_lot < 0
+        s.raw + self.c.loss_lot + self.c.fee_lot - mm_lot < 0
     }
 
     fn solution(s: &LeanSlack, qty: i64) -> PartialSolution {
@@ -375,19 +473,16 @@ impl<'a> Lean<'a> {
 
     /// [`partial_solve`] on the fast path (the same steps as [`solve_general`]).
     #[inline(always)]
-    fn solve(&self) -> Option<PartialSolution> {
+    fn solve(mut self) -> Option<PartialSolution> {
         let (spec, p) = (self.spec, self.p);
         let (q, lot) = (p.abs_qty, spec.lot);
-        let buf = self.buf as i128;
-        // Per unit (linear): notional at the mark, loss vs the limit, fee at the limit.
-        let np = p.mark as i128;
+        // Per unit (linear): loss vs the limit, and (cached) fee at the limit.
         let lp = if self.gain {
             -(self.d as i128)
         } else {
             self.d as i128
         };
-        let fp = i128::from(ceil_e8_lt(self.l * self.r));
-        let brackets = spec.brackets();
+        let fp = self.c.fp;
         let (_, mut t, _, need0) = self.rest(0);
         let slack0 = sat(i128::from(p.margin_balance) - i128::from(need0));
         let mut x_start = 0i64;
@@ -402,7 +497,7 @@ impl<'a> Lean<'a> {
                 guess = Some(x_start);
                 break;
             }
-            let freed = floor_div(floor_div(np * brackets[t].mmr as i128 * buf, E8W), E8W);
+            let freed = self.per_bracket(t).0;
             let k = freed - lp - fp;
             if k <= 0 {
                 break;
@@ -411,7 +506,7 @@ impl<'a> Lean<'a> {
             let x_end = if t == 0 {
                 q as i128
             } else {
-                q as i128 - qty_at_cap(spec, brackets[t - 1].cap, p.mark)
+                q as i128 - qty_at_cap(spec, spec.brackets()[t - 1].cap, p.mark)
             };
             if x <= x_end || t == 0 {
                 guess = Some(sat(x));
@@ -478,10 +573,22 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
 /// Other instruments take [`solve_general`] (the same steps in `i128`).
 #[inline]
 pub fn partial_solve(spec: &InstrumentSpec, p: &PartialInput) -> Option<PartialSolution> {
+    partial_solve_cached(spec, p, &mut PartialCache::default())
+}
+
+/// [`partial_solve`] with the constants of the fast path kept in `cache` between calls (one
+/// cache per instrument: its values are those of `spec`). The result does not depend on what
+/// the cache holds.
+#[inline]
+pub fn partial_solve_cached(
+    spec: &InstrumentSpec,
+    p: &PartialInput,
+    cache: &mut PartialCache,
+) -> Option<PartialSolution> {
     if p.abs_qty <= spec.lot || p.mark <= 0 || p.limit <= 0 {
         return None;
     }
-    match Lean::new(spec, p) {
+    match Lean::new(spec, p, cache) {
         Some(lean) => lean.solve(),
         None => solve_general(spec, p),
     }
