@@ -632,11 +632,11 @@ fn random_answers_never_book_a_loss_twice() {
             }
             // Decide every bankrupt account still holding its position.
             let mut batches = Vec::new();
-            for id in 0..6 {
-                if accts[id].qty == 0 {
+            for acct in &accts[..6] {
+                if acct.qty == 0 {
                     continue;
                 }
-                let (_, orders) = decide(&mut p, &spec, 0, &accts[id], MARK, round * 10 + 1, t);
+                let (_, orders) = decide(&mut p, &spec, 0, acct, MARK, round * 10 + 1, t);
                 if let Some((o, _)) = orders.last() {
                     seen[usize::from(o.tier == Tier::Adl as u8)] += 1;
                     batches.push(orders);
