@@ -932,4 +932,60 @@ mod tests {
         assert!((l.slippage_mean_bps - 100.0).abs() < 1e-9);
         assert!(l.table().contains("| partial orders | 1 |"));
     }
+
+    #[test]
+    fn transfer_acks_value_own_transfers_and_counterparties_at_the_decision_mark() {
+        let order = |id: u64, account: u32, side: Side, tier: Tier, qty: i64, trig: u64| {
+            Record::order(
+                &Order {
+                    order_id: id,
+                    trigger_seq: trig,
+                    trigger_publish_ts: 0,
+                    emit_ts: 0,
+                    kind: MsgKind::Order as u8,
+                    side: side as u8,
+                    instrument: 0,
+                    account,
+                    qty,
+                    limit_price: 90 * E8,
+                    tier: tier as u8,
+                    tif: 0,
+                    flags: 0,
+                    attempt: 0,
+                    reserved: 0,
+                },
+                0,
+            )
+        };
+        let ack = |id: u64, account: u32, qty: i64| {
+            let mut m = Msg::market(MsgKind::OrderAck, 0, 0, 0);
+            m.account = account;
+            m.body = [id as i64, qty, 90 * E8];
+            m
+        };
+        let marks = MarkTimeline::from_msgs(&[mark(1, 0, 85 * E8)]);
+        let decided_at: HashMap<u64, u64> = (1..=4).map(|id| (id, 1)).collect();
+        let mut t = TransferAcks::default();
+        // A backstop of account 1; an ADL of account 2 against 3 and 4 (reductions first, the
+        // bankrupt account's own transfer last, on the other side).
+        t.on_order(&order(1, 1, Side::Sell, Tier::Backstop, E8, 1));
+        t.on_order(&order(2, 3, Side::Buy, Tier::Adl, E8, 1));
+        t.on_order(&order(3, 4, Side::Buy, Tier::Adl, E8, 1));
+        t.on_order(&order(4, 2, Side::Sell, Tier::Adl, 2 * E8, 1));
+        assert!(t.orders[&1].3 && !t.orders[&2].3 && !t.orders[&3].3 && t.orders[&4].3);
+        t.on_event(&ack(1, 1, E8), 0, &marks, &decided_at);
+        // 3's reduction leaves it 3 below zero, settled with this ack: all of it carried.
+        t.on_event(&ack(2, 3, E8), 3 * E8 as i128, &marks, &decided_at);
+        t.on_event(&ack(3, 4, E8), 0, &marks, &decided_at);
+        t.on_event(&ack(4, 2, 2 * E8), 0, &marks, &decided_at);
+        // A settlement beyond what the account carried is new debt.
+        let mut flat = ack(99, 4, 0);
+        flat.kind = MsgKind::Fill as u8;
+        t.on_event(&flat, 7 * E8 as i128, &marks, &decided_at);
+        let e8 = i128::from(E8);
+        assert_eq!((t.handed_on, t.carried, t.filled), (15 * e8, 10 * e8, 4));
+        // Account 4 carried 5 (its ack came before), so only 2 of its 7 is new.
+        assert_eq!(t.new_debt, 2 * e8);
+        assert_eq!(t.settled_in_events, 10 * e8);
+    }
 }
