@@ -9,6 +9,8 @@
 //!   (latency from the scheduled time) or saturating (throughput, service time).
 //! - [`roundtrip`]: `hotrisk-bench roundtrip`, tick → liquidation order → back, against the
 //!   cache-line ping-pong floor between the same cores, in the same run.
+//! - [`interrupts`]: interrupts that landed on the measured cores (`/proc/interrupts`), so a
+//!   report can say which tail percentiles are the machine's.
 //! - [`scaling`]: `hotrisk-bench scaling`, cost per tick against positions and accounts, hotrisk
 //!   beside the [`baseline`] (AoS, `f64`, `HashMap`, `Mutex<Vec>`), memory per position.
 //! - [`alloc`]: the counting global allocator (allocations on hot threads, reported).
@@ -21,6 +23,7 @@ pub mod alloc;
 pub mod baseline;
 pub mod e2e;
 pub mod hgrm;
+pub mod interrupts;
 pub mod machine;
 pub mod roundtrip;
 pub mod scaling;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hotrisk_bench::{e2e, roundtrip, scaling};
-use hotrisk_engine::config::GatewayMode;
+use hotrisk_engine::config::{GatewayMode, IdleKind};
 use hotrisk_engine::latency::plot::{draw_spectrum, spectrum_from_histogram};
 use hotrisk_engine::machine::Machine;
 use hotrisk_engine::report::{draw_latency_plots, file_list, Markdown, RunLatency};
@@ -217,6 +217,22 @@ pub(crate) struct RoundtripArgs {
     /// scheduler, for comparison).
     #[arg(long, default_value = "auto", value_parser = parse_gateway)]
     gateway: GatewayMode,
+    /// The risk thread's idle strategy: `busy-spin`, `spin-then-yield`, or `auto` (the engine's
+    /// rule). Default: busy-spin with an inline gateway (the risk thread is the only hot thread
+    /// on core B and the driver has core A), the engine's rule otherwise.
+    #[arg(long, value_parser = parse_idle)]
+    idle: Option<IdleKind>,
+}
+
+fn parse_idle(s: &str) -> Result<IdleKind, String> {
+    match s {
+        "auto" => Ok(IdleKind::Auto),
+        "busy-spin" => Ok(IdleKind::BusySpin),
+        "spin-then-yield" => Ok(IdleKind::SpinThenYield),
+        _ => Err(format!(
+            "`{s}`: expected auto, busy-spin or spin-then-yield"
+        )),
+    }
 }
 
 fn parse_gateway(s: &str) -> Result<GatewayMode, String> {
@@ -237,6 +253,7 @@ pub(crate) fn roundtrip(a: &RoundtripArgs) -> Result<()> {
         shm_dir: a.shm_dir.clone(),
         hist_dir: dir.join("engine"),
         gateway: a.gateway,
+        idle: a.idle,
     };
     let r = roundtrip::run(&o)?;
     let (mut md, _) = header("hotrisk-bench roundtrip", 3);

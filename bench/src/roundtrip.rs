@@ -41,6 +41,7 @@ use hotrisk_feed::ring::spsc::{SpscConsumer, SpscProducer};
 use hotrisk_feed::wire::{Msg, MsgKind, Order};
 
 use crate::alloc;
+use crate::interrupts::{Delta, Snapshot};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -57,6 +58,11 @@ pub struct Options {
     pub hist_dir: PathBuf,
     /// The engine's gateway placement (`Auto`: inline, since risk and gateway share core B).
     pub gateway: GatewayMode,
+    /// The risk thread's idle strategy; `None`: busy-spin when the gateway is not a thread of its
+    /// own (the risk thread is then the only hot thread on core B, the driver has core A, and a
+    /// `sched_yield` in the wait would only add a syscall to a tick that arrives during it),
+    /// otherwise the engine's own rule.
+    pub idle: Option<IdleKind>,
 }
 
 /// What was measured.
@@ -74,6 +80,10 @@ pub struct Outcome {
     pub seconds: f64,
     /// Whether the engine ran its gateway inline on the risk thread.
     pub gateway_inline: bool,
+    /// Interrupts on the two cores during the floor, and its wall time, s.
+    pub floor_irq: Option<(Delta, f64)>,
+    /// Interrupts on the two cores during the timed round trips.
+    pub round_trip_irq: Option<Delta>,
 }
 
 fn hist() -> Histogram<u64> {
@@ -128,9 +138,15 @@ pub fn run(o: &Options) -> Result<Outcome> {
     // In its own thread: pinning the calling thread would narrow the affinity the engine's
     // threads inherit.
     let (cores, n) = (o.cores, o.ticks.min(1_000_000));
+    let irq_cores = [o.cores.0, o.cores.1];
+    let (irq0, t0) = (Snapshot::take(&irq_cores), Instant::now());
     let floor = std::thread::spawn(move || floor(cores, n))
         .join()
         .map_err(|_| anyhow::anyhow!("the floor thread panicked"))?;
+    let floor_secs = t0.elapsed().as_secs_f64();
+    let floor_irq = irq0
+        .zip(Snapshot::take(&irq_cores))
+        .map(|(a, b)| (a.delta(&b), floor_secs));
 
     let tag = format!("hotrisk-rt-{}", std::process::id());
     let md_path = o.shm_dir.join(format!("{tag}-md"));
@@ -152,7 +168,10 @@ pub fn run(o: &Options) -> Result<Outcome> {
     cfg.threads.risk_core = Some(o.cores.1);
     cfg.threads.gateway_core = Some(o.cores.1);
     cfg.threads.reporter_core = None;
-    cfg.threads.idle = IdleKind::Auto;
+    cfg.threads.idle = o.idle.unwrap_or(match o.gateway {
+        GatewayMode::Thread => IdleKind::Auto,
+        _ => IdleKind::BusySpin,
+    });
     cfg.threads.gateway = o.gateway;
 
     // One position, flipped long ↔ short by a fill after each order (see the module docs).
@@ -202,7 +221,8 @@ pub fn run(o: &Options) -> Result<Outcome> {
     );
 
     let (cores, warmup) = (o.cores, o.warmup);
-    let driver = std::thread::spawn(move || -> Result<(Histogram<u64>, f64)> {
+    type Driven = (Histogram<u64>, f64, Option<Delta>);
+    let driver = std::thread::spawn(move || -> Result<Driven> {
         if !pin(cores.0) {
             eprintln!(
                 "roundtrip: warning: cannot pin the driver to core {}",
@@ -211,9 +231,12 @@ pub fn run(o: &Options) -> Result<Outcome> {
         }
         let mut h = hist();
         let mut t_start = Instant::now();
+        let mut irq0 = None;
         let mut last_beat = 0i64;
         for i in 0..total {
             if i == warmup {
+                // Untimed (between round trips): a procfs read.
+                irq0 = Snapshot::take(&irq_cores);
                 t_start = Instant::now();
             }
             // Even ticks: the position is long, the mark goes below L; odd: short, above.
@@ -271,9 +294,12 @@ pub fn run(o: &Options) -> Result<Outcome> {
             }
         }
         let secs = t_start.elapsed().as_secs_f64();
+        let irq = irq0
+            .zip(Snapshot::take(&irq_cores))
+            .map(|(a, b)| a.delta(&b));
         md_w.close();
         acct_w.close();
-        Ok((h, secs))
+        Ok((h, secs, irq))
     });
     let driven = driver
         .join()
@@ -282,7 +308,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         stop.store(true, Ordering::Relaxed);
     }
     let engine = running.wait().context("stopping the engine")?;
-    let (round_trip, seconds) = driven?;
+    let (round_trip, seconds, round_trip_irq) = driven?;
     drop(cleanup);
     Ok(Outcome {
         round_trip,
@@ -291,6 +317,8 @@ pub fn run(o: &Options) -> Result<Outcome> {
         hot_allocations: alloc::hot_allocations() - a0,
         seconds,
         gateway_inline,
+        floor_irq,
+        round_trip_irq,
     })
 }
 
@@ -337,6 +365,32 @@ impl Outcome {
             self.round_trip.len() as f64 / self.seconds.max(1e-9),
             self.hot_allocations
         );
+        if let (Some((fi, fs)), Some(ri)) = (&self.floor_irq, &self.round_trip_irq) {
+            let per = |d: &Delta| {
+                d.cores
+                    .iter()
+                    .map(|c| format!(" core {c}: timer / resched / call / TLB / other |"))
+                    .collect::<String>()
+            };
+            let _ = writeln!(
+                s,
+                "\nInterrupts on the two cores while each was measured (`/proc/interrupts`; a spinning thread still takes them, and on a VM each is an exit costing microseconds):\n\n| run |{} total | per s | per 10^4 samples |\n|---|{}---|---|---|\n{}\n{}",
+                per(ri),
+                "---|".repeat(ri.cores.len()),
+                fi.row("cache-line ping-pong floor", *fs, self.floor.len()),
+                ri.row("tick → order round trip", self.seconds, self.round_trip.len()),
+            );
+            let k = ri.per_10k(self.round_trip.len());
+            let _ = writeln!(
+                s,
+                "\n{k:.1} interrupts per 10^4 round trips: {}",
+                if k >= 1.0 {
+                    "the round trip's p99.99 (and the floor's, at its own rate) can include interrupt and hypervisor time; compare it with the floor's p99.99 from the same run before blaming the engine."
+                } else {
+                    "fewer than one per 10^4, so p99.99 is the code's own tail."
+                }
+            );
+        }
         let _ = writeln!(
             s,
             "\nEngine stages over the same run (ns):\n\n```text\n{}```",

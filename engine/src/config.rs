@@ -33,6 +33,7 @@
 //! capacity = 16384                    # decision queue risk → gateway thread (power of two)
 //! backlog = 0                         # risk thread's order backlog; 0 = 2 per account (>= 4096)
 //! event_headroom = 64                 # read account events while this many backlog slots are free
+//! lockstep = false                    # wait for every order's answer before the next md record
 //!
 //! [journal]
 //! path = "hotrisk.journal"
@@ -505,6 +506,14 @@ pub struct QueueConfig {
     /// Account events are read only while at least this many backlog slots are free (room for
     /// the orders one event causes), also while market data waits.
     pub event_headroom: usize,
+    /// Lock-step with the venue: after a market-data record that caused orders, read the next
+    /// record only once every order sent so far has its final answer (an `OrderAck`). Each answer
+    /// is then applied at a fixed place in the market-data stream, so a run against a
+    /// deterministic venue (the demo's, the e2e harness's) gives the same orders bit for bit,
+    /// run after run. For simulation and replay: the latency then includes the venue's round
+    /// trip, and a venue that never answers holds market data (the stop flag still works).
+    /// Live runs after a recovery count only the orders and answers of this run.
+    pub lockstep: bool,
 }
 
 impl Default for QueueConfig {
@@ -513,6 +522,7 @@ impl Default for QueueConfig {
             capacity: 1 << 14,
             backlog: 0,
             event_headroom: 64,
+            lockstep: false,
         }
     }
 }

@@ -268,6 +268,15 @@ impl Liquidations {
 /// - **fund**: its change must equal fees − backstop losses (+ takeover gains) − negative
 ///   balances covered, and per instrument bad debt = paid by the fund + socialised by ADL +
 ///   written off;
+/// - **bad debt against the fills**: recomputed from the journal, independently of the policy's
+///   metrics, the loss beyond margin that bankrupt accounts' backstop/ADL transfers handed on
+///   (each filled transfer's quantity × (price − the mark its decision saw), from the acks and
+///   the replay's decision points) and what ADL counterparties carried. The engine's bad debt
+///   must be that loss plus the settled negative balances, less at most what counterparties
+///   carried (a counterparty's debt that ADL caused is not new bad debt: each settlement the
+///   replay makes is matched with the loss that account carried), within one E8 unit of
+///   rounding per transfer: a loss booked twice (a transfer that never executed, or a settled
+///   counterparty's debt on top of its socialised loss) breaks it;
 /// - **bad debt left on accounts**: accounts with no position left and a negative balance
 ///   (debt nobody settled, e.g. flat and negative in the start snapshot), counted and summed.
 ///
@@ -311,6 +320,14 @@ pub struct Audit {
     pub bad_debt_split_ok: bool,
     /// Total bad debt the engine reported (Σ instruments), E8.
     pub bad_debt_e8: i128,
+    /// Recomputed from the journal's transfer acks: `(loss handed on by bankrupt accounts'
+    /// filled transfers, loss carried by ADL counterparties, filled transfers)`, E8.
+    pub transfer_loss_e8: (i128, i128, u64),
+    /// Settled negative balances beyond what the account carried as an ADL counterparty (new
+    /// bad debt), and settlements not attributable to an account event (ack deadlines), E8.
+    pub new_debt_e8: (i128, i128),
+    /// Whether the engine's bad debt matches the transfers and settlements (see the docs).
+    pub bad_debt_fills_ok: bool,
     /// Accounts with no position and a negative balance, and that debt (≤ 0), E8.
     pub negative_accounts: (u64, i128),
     /// Why parts were skipped (e.g. inverse instruments), if any.
@@ -336,6 +353,18 @@ impl Audit {
                 == i64::try_from(self.fees_e8).unwrap_or(i64::MAX) + self.fund_takeover_e8
                     - self.fund_covered_e8
             && self.bad_debt_split_ok
+            && self.bad_debt_fills_ok
+    }
+
+    /// The bad-debt check against the fills: the engine's bad debt must be the transfers' loss
+    /// plus the new debt of settlements (plus at most the unattributed settlements), within one
+    /// E8 unit per filled transfer (the policy rounds each share of a transfer's loss apart).
+    fn bad_debt_matches_fills(&self) -> bool {
+        let (handed_on, _, n) = self.transfer_loss_e8;
+        let (new, unattributed) = self.new_debt_e8;
+        let tol = i128::from(n);
+        let expected = handed_on + new;
+        self.bad_debt_e8 >= expected - tol && self.bad_debt_e8 <= expected + unattributed + tol
     }
 
     /// A plain-text table (also valid Markdown).
@@ -410,6 +439,25 @@ impl Audit {
         );
         let _ = writeln!(
             s,
+            "| bad debt vs the fills (recomputed) = transfers' loss at the decision's mark + settled balances beyond what ADL made the account carry | {} = {} + {}{} over {} filled transfers ({}; counterparties carried {}) |",
+            f(self.bad_debt_e8),
+            f(self.transfer_loss_e8.0),
+            f(self.new_debt_e8.0),
+            if self.new_debt_e8.1 > 0 {
+                format!(" (+ up to {} settled at ack deadlines)", f(self.new_debt_e8.1))
+            } else {
+                String::new()
+            },
+            self.transfer_loss_e8.2,
+            if self.bad_debt_fills_ok {
+                "matches"
+            } else {
+                "DOES NOT match: a loss booked twice or not at all"
+            },
+            f(self.transfer_loss_e8.1)
+        );
+        let _ = writeln!(
+            s,
             "| accounts closed out with a negative balance | {} (Σ {}) |",
             self.negative_accounts.0,
             f(self.negative_accounts.1)
@@ -439,6 +487,105 @@ pub fn health_note(engine_summary: &str) -> Option<String> {
     (!healthy).then(|| {
         "| note | the engine saw input-health events (stale producer heartbeat or lost md records; see its summary): they change decisions and are not journaled, so the replay's orders may differ from that point on |\n".to_owned()
     })
+}
+
+/// The journal's backstop/ADL transfers for the audit's bad-debt check: which order is a
+/// bankrupt account's own transfer and which an ADL counterparty's reduction, what their fills
+/// handed on or made counterparties carry (at the mark each decision saw), and how much of each
+/// settled negative balance was such a carried loss.
+#[derive(Debug, Default)]
+struct TransferAcks {
+    /// Transfer order id → (side, instrument, limit price, own transfer).
+    orders: HashMap<u64, (u8, u16, i64, bool)>,
+    /// The current run of ADL orders of one decision: (trigger, instrument, limit, side of the
+    /// counterparties' reductions). The policy emits an ADL decision's counterparty reductions
+    /// first and the bankrupt account's own transfer (the opposite side) last, consecutively.
+    run: Option<(u64, u16, i64, u8)>,
+    /// Σ loss handed on by own transfers' fills, E8.
+    handed_on: i128,
+    /// Σ loss carried by counterparties' fills, E8.
+    carried: i128,
+    /// Filled transfers valued.
+    filled: u64,
+    /// Per account: loss carried as a counterparty and not yet settled.
+    carrying: HashMap<u32, i128>,
+    /// Σ over settlements of the debt beyond what the account was carrying (new bad debt).
+    new_debt: i128,
+    /// Σ settlements the replay made outside an account event (ack deadlines): not attributed
+    /// to an account, so anywhere between carried and new.
+    unattributed: i128,
+    /// Σ settlements made while applying account events.
+    settled_in_events: i128,
+}
+
+impl TransferAcks {
+    /// An order record of the journal.
+    fn on_order(&mut self, r: &Record) {
+        if r.kind != MsgKind::Order as u8 {
+            self.run = None;
+            return;
+        }
+        // Order records: `a` = qty, `b` = limit price.
+        let key = (r.md_seq, r.instrument, r.b);
+        match Tier::from_u8(r.tier) {
+            Some(Tier::Backstop) => {
+                self.orders.insert(r.id, (r.aux, r.instrument, r.b, true));
+                self.run = None;
+            }
+            Some(Tier::Adl) => {
+                let own = matches!(self.run, Some((t, i, p, side))
+                    if (t, i, p) == key && side != r.aux);
+                self.orders.insert(r.id, (r.aux, r.instrument, r.b, own));
+                self.run = if own {
+                    None
+                } else {
+                    Some((key.0, key.1, key.2, r.aux))
+                };
+            }
+            _ => self.run = None,
+        }
+    }
+
+    /// An account event the replay just applied (`ev`), and the debt the engine settled while
+    /// applying it (`settled`, E8). `decided_at` must already hold the event's order.
+    fn on_event(
+        &mut self,
+        ev: &Msg,
+        settled: i128,
+        marks: &MarkTimeline,
+        decided_at: &HashMap<u64, u64>,
+    ) {
+        if ev.kind() == Some(MsgKind::OrderAck) && ev.body[1] > 0 {
+            let (id, qty, price) = (ev.body[0] as u64, ev.body[1], ev.body[2]);
+            if let Some(&(side, instrument, limit, own)) = self.orders.get(&id) {
+                if let Some(mark) = decided_at
+                    .get(&id)
+                    .and_then(|&seq| marks.mark_at(instrument, seq))
+                {
+                    // Transfers fill whole at their limit; the ack's average is that price.
+                    let price = if price > 0 { price } else { limit };
+                    // What the account got beyond the mark by closing at `price`.
+                    let gain = match Side::from_u8(side) {
+                        Some(Side::Sell) => i128::from(price - mark),
+                        _ => i128::from(mark - price),
+                    } * i128::from(qty)
+                        / i128::from(E8);
+                    if own {
+                        self.handed_on += gain.max(0);
+                    } else {
+                        self.carried += (-gain).max(0);
+                        *self.carrying.entry(ev.account).or_insert(0) += (-gain).max(0);
+                    }
+                    self.filled += 1;
+                }
+            }
+        }
+        if settled > 0 {
+            self.settled_in_events += settled;
+            let carrying = self.carrying.remove(&ev.account).unwrap_or(0);
+            self.new_debt += settled - carrying.min(settled);
+        }
+    }
 }
 
 /// Independent position keeping for the audit: (qty E8, cost basis E16) per (account, instrument).
@@ -543,9 +690,14 @@ pub fn audit(
         }
     };
     let mut journaled = Vec::new();
+    let mut transfers = TransferAcks::default();
+    let marks = MarkTimeline::from_msgs(md);
     for r in records {
         match r.record_kind() {
-            Some(RecordKind::Order) => journaled.push(r.to_order()),
+            Some(RecordKind::Order) => {
+                transfers.on_order(r);
+                journaled.push(r.to_order());
+            }
             Some(RecordKind::AccountEvent) => {
                 feed_to(
                     r.md_seq,
@@ -559,7 +711,14 @@ pub fn audit(
                 ev.exch_ts = time;
                 ev.local_ts = time;
                 let refused_before = core.errors().bad_events;
+                let settled_before = core.settled().debt_e8;
                 core.on_account(&ev, &mut sink);
+                transfers.on_event(
+                    &ev,
+                    core.settled().debt_e8 - settled_before,
+                    &marks,
+                    &decided_at,
+                );
                 if core.errors().bad_events != refused_before {
                     // The engine refused it (state unchanged): so does the independent ledger.
                     a.events_refused += 1;
@@ -594,6 +753,10 @@ pub fn audit(
         &mut decided_at,
         &mut time,
     );
+    // Settlements the replay made outside account events (ack deadlines, on md records).
+    transfers.unattributed = core.settled().debt_e8 - transfers.settled_in_events;
+    a.transfer_loss_e8 = (transfers.handed_on, transfers.carried, transfers.filled);
+    a.new_debt_e8 = (transfers.new_debt, transfers.unattributed);
     a.decided_at = decided_at;
     a.orders_journaled = journaled.len() as u64;
     a.orders_replayed = replayed.len() as u64;
@@ -653,6 +816,7 @@ pub fn audit(
         // The fund's share is what is neither socialised nor written off; it cannot be negative.
         a.bad_debt_split_ok &= m.bad_debt >= m.socialised + m.written_off;
     }
+    a.bad_debt_fills_ok = a.bad_debt_matches_fills();
     let mut neg = (0u64, 0i128);
     for id in state.account_ids() {
         let mut open = false;

@@ -264,6 +264,17 @@ fn flash_crash_negative_balances_are_settled_and_conserved() {
     // zero, and the books are conserved.
     assert_eq!(debt, covered + written_off, "{ctx}");
     assert_eq!(a.negative_accounts, (0, 0), "debt left on accounts\n{ctx}");
+    // Bad debt against the fills, recomputed from the journal (not from the policy's metrics):
+    // the transfers' loss at their decisions' marks plus the settled balances, less at most what
+    // ADL counterparties carried of them; a loss booked twice breaks it.
+    assert!(
+        a.transfer_loss_e8.2 > 0,
+        "a flash crash has transfers\n{ctx}"
+    );
+    assert!(a.bad_debt_fills_ok, "bad debt vs the fills\n{ctx}");
+    let (new_debt, unattributed) = a.new_debt_e8;
+    assert!(new_debt + unattributed <= debt, "{ctx}");
+    eprintln!("{ctx}");
     assert!(a.conserved(), "{ctx}");
     // Whether a fill lands beyond an account's bankruptcy price depends on where the venue's
     // fills fall among the crash's md records (timing); in about 1 run of 35 none does. The

@@ -88,6 +88,8 @@ pub struct SinkStats {
     pub refused: u64,
     /// Highest backlog length seen.
     pub max_len: u64,
+    /// Live orders added (not replays of a recovery): what lock-step counts answers against.
+    pub orders: u64,
 }
 
 impl std::fmt::Debug for OrderSink {
@@ -103,8 +105,8 @@ impl std::fmt::Debug for OrderSink {
 
 impl OrderSink {
     /// A detached sink holding up to `cap` entries (rounded up to a power of two, at least 1;
-    /// allocated here, once). Past capacity it refuses, counted; the engine uses
-    /// [`OrderSink::attached`].
+    /// allocated here, once). Past capacity it refuses, counted; the engine's own sink is
+    /// attached to the gateway side and never refuses.
     pub fn with_capacity(cap: usize) -> Self {
         let n = cap.max(1).next_power_of_two();
         Self {
@@ -130,13 +132,21 @@ impl OrderSink {
     /// Adds an order (see the type docs). False only for a detached sink at capacity.
     #[inline]
     pub fn push(&mut self, o: Order) -> bool {
-        self.push_decision(Decision {
+        let added = self.push_decision(Decision {
             rec: Record::order(&o, 0),
             trigger_publish_ts: o.trigger_publish_ts,
             enqueue_ts: 0,
             flags: self.flags,
             reserved: 0,
-        })
+        });
+        self.stats.orders += u64::from(added && self.flags & super::DECISION_REPLAY == 0);
+        added
+    }
+
+    /// Live orders added so far ([`SinkStats::orders`]).
+    #[inline]
+    pub fn live_orders(&self) -> u64 {
+        self.stats.orders
     }
 
     /// Adds any decision (the risk loop's journal-only account events).

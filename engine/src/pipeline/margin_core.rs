@@ -20,11 +20,15 @@
 //!
 //! # Negative balances (bad debt)
 //! A fill that closes an account's last position beyond its bankruptcy price leaves its wallet
-//! below zero. The core settles that debt right away, the way `tests/policy_accounting.rs` drives
-//! the policy: `Policy::cover_negative` pays what the insurance fund can (its balance, metrics:
-//! bad debt, fund change, written off) and the account's wallet is credited with the whole debt
-//! (`MarginState::apply_collateral`), so it ends at zero: the fund's share comes out of the fund,
-//! the rest is written off. The debt is the wallet rounded up to E8 (the wallet ends in
+//! below zero (in practice: an ADL counterparty closed at another account's bankruptcy price, far
+//! from the mark). The core settles that debt once the order that closed it is acknowledged (at
+//! the fill when no order of the account is outstanding; at the ack otherwise, because the ack is
+//! what books the order's money; at the ack deadline if the ack never comes), the way
+//! `tests/policy_accounting.rs` drives the policy: `Policy::cover_negative` pays what the
+//! insurance fund can (its available balance; metrics: bad debt, fund change, written off — the
+//! part an ADL reduction made the account carry is not counted twice) and the account's wallet is
+//! credited with the whole debt (`MarginState::apply_collateral`), so it ends at zero: the fund's
+//! share comes out of the fund, the rest is written off. The debt is the wallet rounded up to E8 (the wallet ends in
 //! `[0, 1 E8 unit)`). Only accounts with no position at all (cross or isolated) are settled:
 //! an isolated position still open returns its margin to the wallet when it closes. Accounts
 //! that are flat and negative in the start snapshot are left alone (no event closed them).

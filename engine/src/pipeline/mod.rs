@@ -8,6 +8,12 @@
 //!                                           └──────────► reporter (cold): .hlog, .hgrm, table, Prometheus, msync
 //! ```
 //!
+//! The cold threads stay out of the hot cores' way: the reporter sleeps until its next journal
+//! sync or interval (about a dozen wake-ups a second with the defaults, not a poll), and the
+//! Prometheus endpoint, when configured, is a thread of its own blocked in `accept`. Each wake-up
+//! of a cold thread that the scheduler places on a hot core preempts the hot thread for a few
+//! microseconds (more on a VM), which is what the far tail of `hotrisk-bench roundtrip` sees.
+//!
 //! # Back-pressure: the order backlog
 //! Every order a core decides goes into the risk thread's [`OrderSink`], a preallocated FIFO
 //! ring (`queue.backlog` slots; by default two per account), together with the journal-only
@@ -77,6 +83,16 @@
 //! iterations, the md producer's heartbeat is checked and the backlog counters are published. The order matters for determinism: with both rings pre-filled
 //! the interleaving is always md₁, a₁, md₂, a₂, …; in general the journal records the
 //! interleaving that happened, and a replay reproduces it.
+//!
+//! # Lock-step (`queue.lockstep`)
+//! Against a live venue the interleaving depends on timing: an answer that comes back while the
+//! engine is inside a burst of md records is applied before or after some record of the burst.
+//! With `queue.lockstep` step (1) also waits until every live order has its final answer (one
+//! `OrderAck` per order; the sink counts orders, step (2) counts acks), so each answer, and the
+//! orders it causes, land right after the md record that triggered the order and before the next
+//! one. Against a deterministic venue the whole run is then the same bit for bit, run after run
+//! (`tests::lockstep_holds_market_data_until_every_order_is_answered`, and the demo test
+//! `lockstep_demo_is_deterministic_run_to_run`). The price: md waits for the venue's round trip.
 //!
 //! # Input health
 //! A lap or a hole in the producer's sequence, and a producer whose heartbeat is older than
@@ -536,6 +552,8 @@ pub fn start<C: RiskCore + 'static>(
         rec: risk_rec,
         sink: OrderSink::attached(backlog, output),
         acct_headroom: cfg.queue.event_headroom.clamp(1, backlog),
+        lockstep: cfg.queue.lockstep,
+        answers: 0,
         events,
         next_event: 0,
         replay_until,
@@ -626,6 +644,7 @@ impl<C: RiskCore + 'static> Running<C> {
                 .ok_or_else(|| std::io::Error::other("the inline gateway did not report"))?,
         };
         self.reporter_stop.store(true, Ordering::Release);
+        self.reporter.thread().unpark();
         let total = self
             .reporter
             .join()
@@ -653,6 +672,10 @@ struct RiskLoop<C: RiskCore> {
     sink: OrderSink,
     /// Account events are read only while this many backlog slots are free.
     acct_headroom: usize,
+    /// `queue.lockstep`: the next md record waits until every live order has its answer.
+    lockstep: bool,
+    /// Final answers (`OrderAck`) read live from the account ring.
+    answers: u64,
     events: Vec<(u64, Msg)>,
     next_event: usize,
     replay_until: u64,
@@ -693,8 +716,10 @@ impl<C: RiskCore> RiskLoop<C> {
             let drained = self.sink.drain();
             worked |= self.sink.len() != had;
             // (1) one market-data record, only when nothing waits (back-pressure: the record
-            // stays in the broadcast ring; if the writer laps us, the gap is reported).
-            if !md_closed && drained {
+            // stays in the broadcast ring; if the writer laps us, the gap is reported) and, in
+            // lock-step, when every order sent has its answer (applied before this record).
+            let answered = !self.lockstep || replaying || self.answers >= self.sink.live_orders();
+            if !md_closed && drained && answered {
                 match self.md.try_read() {
                     ReadOutcome::Item(m) => {
                         let t_read = now_ns();
@@ -772,6 +797,8 @@ impl<C: RiskCore> RiskLoop<C> {
                 if let Some(acct) = self.acct.as_mut() {
                     if let Some(ev) = acct.try_pop() {
                         let t_read = now_ns();
+                        self.answers +=
+                            u64::from(ev.kind == hotrisk_feed::wire::MsgKind::OrderAck as u8);
                         self.apply_event(&ev, last_md, t_read, false);
                         self.sink.drain();
                         worked = true;
@@ -1187,10 +1214,24 @@ impl Reporter {
         let mut next_report = self.interval;
         let mut next_sync = self.sync_interval;
         let mut seen = self.counters.snapshot();
+        let prom = match self.prom.take() {
+            Some(l) => Some(PromServer::start(
+                l,
+                Arc::clone(&self.counters),
+                last.clone(),
+            )?),
+            None => None,
+        };
         while !self.stop.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(5));
+            // Sleep until the next thing is due (a journal sync or an interval), not on a short
+            // poll: every wake-up of this thread can preempt a hot thread that shares its core
+            // (the scheduler places it), and on a VM each costs microseconds. `wait` unparks us.
             let now = start.elapsed();
-            self.serve_prometheus(&last);
+            let due = next_sync.min(next_report);
+            if now < due {
+                std::thread::park_timeout(due - now);
+                continue;
+            }
             if now >= next_sync {
                 next_sync = now + self.sync_interval;
                 if let Err(e) = self.sync.flush_async() {
@@ -1214,6 +1255,9 @@ impl Reporter {
             let end = start.elapsed();
             self.close_interval(&mut interval, &mut total, &mut last, interval_start, end)?;
             interval_start = end;
+            if let Some(p) = &prom {
+                p.publish(&last);
+            }
             let c = self.counters.snapshot();
             if c.md_gaps != seen.md_gaps {
                 eprintln!(
@@ -1235,6 +1279,9 @@ impl Reporter {
         }
         let end = start.elapsed();
         self.close_interval(&mut interval, &mut total, &mut last, interval_start, end)?;
+        if let Some(p) = prom {
+            p.stop();
+        }
         self.files.write_hgrms(&total)?;
         self.sync.flush()?;
         Ok(total)
@@ -1266,22 +1313,89 @@ impl Reporter {
         interval.reset();
         Ok(())
     }
+}
 
-    fn serve_prometheus(&self, last: &StageHistograms) {
-        let Some(l) = &self.prom else { return };
+/// The Prometheus endpoint: its own cold thread, blocked in `accept` (no polling, so it never
+/// wakes up unless scraped). It serves the last closed interval's histograms, which the reporter
+/// hands over after each interval, and the live counters.
+struct PromServer {
+    last: Arc<std::sync::Mutex<StageHistograms>>,
+    stop: Arc<AtomicBool>,
+    addr: Option<std::net::SocketAddr>,
+    thread: JoinHandle<()>,
+}
+
+impl PromServer {
+    fn start(
+        listener: std::net::TcpListener,
+        counters: Arc<Counters>,
+        empty: StageHistograms,
+    ) -> std::io::Result<Self> {
+        let last = Arc::new(std::sync::Mutex::new(empty));
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = listener.local_addr().ok();
+        let (l2, s2) = (Arc::clone(&last), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("hotrisk-prom".into())
+            .spawn(move || Self::serve(&listener, &l2, &s2, &counters))?;
+        Ok(Self {
+            last,
+            stop,
+            addr,
+            thread,
+        })
+    }
+
+    fn serve(
+        l: &std::net::TcpListener,
+        last: &std::sync::Mutex<StageHistograms>,
+        stop: &AtomicBool,
+        counters: &Counters,
+    ) {
         use std::io::{Read, Write};
-        while let Ok((mut s, _)) = l.accept() {
-            let _ = s.set_nonblocking(false);
+        if let Err(e) = l.set_nonblocking(false) {
+            eprintln!("hotrisk: warning: Prometheus endpoint: {e}; not served");
+            return;
+        }
+        for conn in l.incoming() {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let Ok(mut s) = conn else { continue };
             let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
-            let body = prometheus_text(last, &self.counters.snapshot());
+            let body = {
+                let h = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                prometheus_text(&h, &counters.snapshot())
+            };
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
+    }
+
+    /// Hands over the last closed interval (cold: the reporter's thread).
+    fn publish(&self, h: &StageHistograms) {
+        let mut g = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.reset();
+        g.add(h);
+    }
+
+    /// Stops the thread: sets the flag and wakes its `accept` with a connection of our own.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(a) = self.addr {
+            let _ = std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200));
+        }
+        let _ = self.thread.join();
     }
 }
 

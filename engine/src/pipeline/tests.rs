@@ -646,3 +646,90 @@ mod settlement {
         assert_eq!(c.errors(), Default::default());
     }
 }
+
+/// `queue.lockstep`: after a record that caused an order, the next md record is read only once
+/// that order has its answer; without lock-step the engine reads on regardless.
+#[test]
+fn lockstep_holds_market_data_until_every_order_is_answered() {
+    for lockstep in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = cfg(dir.path());
+        cfg.queue.lockstep = lockstep;
+        cfg.health.exit_on_eof = false;
+        let (mut w, md) = broadcast::channel::<Msg>(1024).unwrap();
+        let (o_tx, mut o_rx) = spsc::channel::<Order>(1024).unwrap();
+        let (mut a_tx, a_rx) = spsc::channel::<Msg>(1024).unwrap();
+        let (journal, _) = JournalWriter::open(&cfg.journal.path, cfg.journal.capacity).unwrap();
+        // The scripted path: orders after records 3, 4, 6 (two), 7 (three); 8 records in all.
+        let path = [100, 99, 98, 95, 100, 103, 90, 90];
+        for (i, px) in path.iter().enumerate() {
+            let mut m = mark(*px);
+            m.seq = i as u64 + 1;
+            m.publish_ts = now_ns();
+            w.publish(m);
+        }
+        let inputs = EngineInputs {
+            core: ThresholdCore::new(positions(), 0).unwrap(),
+            md,
+            acct: Some(a_rx),
+            orders: o_tx,
+            journal,
+            plan: RecoveryPlan::default(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = start(&cfg, inputs, Arc::clone(&stop)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let next_order = |rx: &mut spsc::SpscConsumer<Order>| loop {
+            if let Some(o) = rx.try_pop() {
+                return o;
+            }
+            assert!(Instant::now() < deadline, "no order");
+            std::thread::yield_now();
+        };
+        let first = next_order(&mut o_rx);
+        assert_eq!((first.account, first.trigger_seq), (2, 3));
+        // Give the engine time to read on, if it would.
+        std::thread::sleep(Duration::from_millis(100));
+        let ticks = running.counters().ticks;
+        if !lockstep {
+            assert_eq!(ticks, 8, "without lock-step every record is read");
+            stop.store(true, Ordering::Relaxed);
+            running.wait().unwrap();
+            continue;
+        }
+        assert_eq!(ticks, 3, "record 4 was read before order 1 was answered");
+        assert!(o_rx.try_pop().is_none());
+        // Answer each order as it comes: the rest of the scripted path follows.
+        let mut got = vec![(first.account, first.trigger_seq)];
+        let mut o = first;
+        let mut seq = 0;
+        loop {
+            seq += 1;
+            let mut ack = Msg::market(MsgKind::OrderAck, 0, 0, 0);
+            ack.seq = seq;
+            ack.account = o.account;
+            ack.body[0] = o.order_id as i64;
+            assert!(a_tx.try_push(ack).is_ok());
+            if got.len() == 7 {
+                break;
+            }
+            o = next_order(&mut o_rx);
+            got.push((o.account, o.trigger_seq));
+        }
+        assert_eq!(
+            got,
+            vec![(2, 3), (4, 4), (1, 6), (3, 6), (6, 7), (8, 7), (10, 7)]
+        );
+        while running.counters().ticks < 8 {
+            assert!(
+                Instant::now() < deadline,
+                "record 8 never read after the last answer"
+            );
+            std::thread::yield_now();
+        }
+        w.close();
+        stop.store(true, Ordering::Relaxed);
+        let s = running.wait().unwrap();
+        assert_eq!(s.counters.account_events, 7);
+    }
+}

@@ -31,6 +31,21 @@
 //! counterparty could not carry its share) was already booked as bad debt (socialised), so it is
 //! moved from `socialised` to the fund / written off instead of being counted again.
 //!
+//! # Limits (what a venue that answers out of line can still do)
+//! - A counterparty reduction that fills while the bankrupt account's own transfer does not
+//!   (refused, timed out) is booked as socialised: the counterparty did close at a price worse
+//!   than the mark. The position stays with the bankrupt account and its next transfer books its
+//!   own loss, so bad debt then exceeds that account's negative equity by the orphaned
+//!   reduction's loss (`tests/policy_ledger.rs` counts it as such).
+//! - A counterparty reduction whose ack comes after its deadline: its share went to the fund at
+//!   the deadline and the late fill is not booked (if it leaves the counterparty below zero, that
+//!   debt is booked as new bad debt).
+//! - A late fill of a bankrupt account's own transfer books only until the account's next
+//!   transfer is decided (one record per account).
+//! - What an account carries as a counterparty is kept as one amount and the instrument it was
+//!   booked on last; an account deleveraged on two instruments before its settlement moves the
+//!   whole amount from that instrument's `socialised`.
+//!
 //! # Fees
 //! `fee = ⌈rate × filled notional⌉`, capped by the margin the account has left above bankruptcy
 //! after the fill (never pushing it below zero); see [`crate::policy::spec::InstrumentSpec::liquidation_fee`].
@@ -489,6 +504,28 @@ mod tests {
     use super::*;
     use crate::policy::spec::{Bracket, ContractKind, InstrumentSpec};
     use hotrisk_feed::fixed::E8;
+
+    #[test]
+    fn a_transfer_record_is_small() {
+        // The policy's module docs count it in the per-account memory.
+        assert!(std::mem::size_of::<Transfer>() <= 96);
+    }
+
+    #[test]
+    fn reservations_limit_what_the_fund_pays() {
+        let mut f = InsuranceFund::new(10);
+        f.reserve(7);
+        assert_eq!((f.available(), f.reserved()), (3, 7));
+        assert!(f.can_cover(3) && !f.can_cover(4));
+        // Pays at most the available balance; a reservation beyond it is clamped.
+        assert_eq!(f.cover_up_to(5), 3);
+        f.reserve(100);
+        assert_eq!(f.reserved(), 7);
+        f.release(7);
+        assert_eq!((f.balance(), f.available(), f.reserved()), (7, 7, 0));
+        f.release(1);
+        assert_eq!(f.reserved(), 0, "never below zero");
+    }
 
     #[test]
     fn transfers_conserve() {

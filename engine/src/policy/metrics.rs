@@ -18,12 +18,41 @@
 //!   `mb_before`, `mm_after`, `mb_after`): `MM / MB` of the scope
 //!   (cross part or isolated position) at the decision, and as it would be if the order filled
 //!   completely at its limit price and paid the fee; `i64::MAX` when `MB ≤ 0`.
-//! - **bad debt** (`bad_debt`, E8, ≥ 0): the loss beyond the account's margin that a backstop or
-//!   ADL decision hands on (the position's loss from the bankruptcy price to the mark); 0 for book
-//!   orders (they never fill beyond bankruptcy). Who carries it is in the per-instrument
-//!   aggregates: the fund, the deleveraged counterparties, or nobody (written off).
-//! - **insurance fund change** (`fund_change`, E8): what the decision moves into (+, fees) or out
-//!   of (−, backstop) the fund; fees are added when fills are acknowledged.
+//! - **expected bad debt** (`bad_debt`, E8, ≥ 0): the loss beyond the account's margin that a
+//!   backstop or ADL order would hand on **if it filled completely** (the position's loss from the
+//!   transfer price to the decision's mark); 0 for book orders (they never fill beyond
+//!   bankruptcy). An estimate: nothing is booked at the decision (see below).
+//! - **expected insurance fund change** (`fund_change`, E8): what the fund would gain (+) or pay
+//!   (−) if the order filled completely: the takeover PnL of a backstop, the covered part of an
+//!   ADL remainder. Fees are not in it (they depend on the fill).
+//!
+//! # When money is booked (the aggregates)
+//! A decision books **no money**; [`InstrumentMetrics::record`] counts it (tiers, times,
+//! slippage, fractions) only. The money fields of [`InstrumentMetrics`] move on events that
+//! executed, each unit of loss once ([`crate::policy::insurance`] has the rules):
+//! - `fees`, `fund_change` (+): on the ack of a partial/full order's fill;
+//! - `bad_debt`, `fund_gain`, `fund_change`, `written_off`: on the ack of a backstop or ADL
+//!   order's fill, for the quantity that filled and that the fund takes (what the counterparties
+//!   did not), valued as `qty × (transfer price − the decision's mark)`; the fund pays from its
+//!   available balance, the rest is written off; a takeover below the mark is a `fund_gain`;
+//! - `bad_debt`, `socialised`: on the ack of an ADL counterparty reduction's fill, what that
+//!   counterparty carries (`qty × |transfer price − mark|`); a reduction that did not execute
+//!   hands its share to the fund once the bankrupt account's own transfer has filled;
+//! - on [`crate::policy::Policy::cover_negative`] (an account closed below zero, settled after its
+//!   last order's ack): the debt up to what the account carried as an ADL counterparty moves
+//!   from `socialised` to the fund / `written_off` (it was already bad debt); the rest is new
+//!   `bad_debt`, paid by the fund as far as it can, the rest `written_off`.
+//!
+//! A rejected, cancelled or timed-out transfer books nothing (the decision only reserved the
+//! fund's share), so a re-decision of the same position cannot count it twice. Invariants, to
+//! the last unit: `bad_debt = fund_covered() + socialised + written_off` and
+//! `fund_change = fees + fund_gain − fund_covered()` = the fund's balance change.
+//!
+//! `bad_debt` values a transfer at the mark the decision priced it against: it is the account's
+//! negative equity at that mark, which the fund or counterparties take over. The mark is a
+//! point-in-time valuation (in a flash crash, the trough), not cash: `written_off` in
+//! particular is the part of that valuation the fund's balance could not absorb, not money any
+//! account was left owing (that is the settled negative balances, `MarginCore::settled`).
 //!
 //! Per instrument ([`InstrumentMetrics`]): counts per tier, the sum and max of breach-to-order,
 //! the quantity-weighted mean slippage of **book orders** (partial and full: the market's price)
@@ -75,9 +104,10 @@ pub struct OrderMetrics {
     pub mm_after: i64,
     /// See `mm_after`.
     pub mb_after: i64,
-    /// Bad debt taken by this decision, E8.
+    /// Bad debt this decision hands on if its order fills completely (an estimate: the fill
+    /// books the money), E8.
     pub bad_debt: i64,
-    /// Insurance fund change of this decision, E8.
+    /// Insurance fund change if this decision's order fills completely (an estimate), E8.
     pub fund_change: i64,
 }
 
@@ -152,20 +182,23 @@ pub struct InstrumentMetrics {
     pub transfer_qty_sum: i128,
     /// Σ fraction closed.
     pub fraction_sum: i128,
-    /// Total bad debt (loss beyond margin handed to the fund, counterparties or written off), E8.
+    /// Total bad debt, E8: the loss beyond margin of the transfers that filled (at the decision's
+    /// mark) plus negative balances settled that no transfer already counted. Booked on fills
+    /// and settlements, never at a decision (module docs).
     pub bad_debt: i128,
     /// Part of `bad_debt` carried by deleveraged counterparties (closed at the bankruptcy
-    /// price instead of the mark), E8.
+    /// price instead of the mark), booked on their fills, less what a counterparty could not
+    /// carry (settled below zero), E8.
     pub socialised: i128,
-    /// Part of `bad_debt` nobody covered (written off), E8.
+    /// Part of `bad_debt` nobody covered (beyond the fund's available balance when booked), E8.
     pub written_off: i128,
-    /// Total insurance fund change (fees and backstop), E8: always
+    /// Total insurance fund change (fees, takeovers, covered debt), E8: always
     /// `fees + fund_gain − fund_covered()`.
     pub fund_change: i128,
-    /// Liquidation fees credited to the fund, E8.
+    /// Liquidation fees credited to the fund (on fills), E8.
     pub fees: i128,
     /// The fund's gains on positions it took over below their value at the mark (accounts with
-    /// margin left: the remaining margin goes to the fund), E8.
+    /// margin left: the remaining margin goes to the fund), booked on the transfer's fill, E8.
     pub fund_gain: i128,
     /// Positions auto-deleveraged.
     pub adl_count: u64,
@@ -180,7 +213,8 @@ pub struct InstrumentMetrics {
 }
 
 impl InstrumentMetrics {
-    /// Adds one decision (of quantity `m.qty`).
+    /// Adds one decision (of quantity `m.qty`): counts, times, slippage, fractions — no money
+    /// (see the module docs).
     pub fn record(&mut self, m: &OrderMetrics) {
         let slippage = if m.tier == Tier::Cancel {
             0

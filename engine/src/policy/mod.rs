@@ -34,11 +34,24 @@
 //!   [`crate::margin::Crossing`] (and again for the accounts an ack, a timeout, a resume or the
 //!   budget queue hands back), keep ADL ranks with [`Policy::rank_adl`] on fills, debit the fee
 //!   [`Policy::on_ack`] returns from the wallet, and settle a closed-out negative wallet with
-//!   [`Policy::cover_negative`]. `tests/policy_accounting.rs` drives exactly that loop.
+//!   [`Policy::cover_negative`] once the order that closed it is acknowledged.
+//!   `tests/policy_accounting.rs` drives exactly that loop; `tests/policy_ledger.rs` checks the
+//!   money it books against losses summed from the fills.
+//!
+//! # Money: booked on what executed
+//! A decision moves no money. A backstop or ADL decision reserves the fund's planned share
+//! ([`insurance::InsuranceFund::reserve`]; later decisions choose backstop vs ADL with the
+//! balance minus the reservations) and records the transfer's terms; [`Policy::on_ack`] books
+//! the filled quantity (fund takeover, counterparties' socialised loss, written off) and
+//! releases the reservation, a rejection or an ack timeout ([`Policy::on_time`]) only releases
+//! it. Fees are booked on book orders' fills, and [`Policy::cover_negative`] books a settled
+//! negative balance without recounting what an ADL reduction already booked. One place books
+//! each unit of loss; [`insurance`] and [`metrics`] have the rules and definitions.
 //!
 //! # Memory
 //! Per instrument: one [`book::Book`] (2 × 32 levels × 16 B) and one guard; per account: about
-//! 40 B of state; per (instrument, account): 3 heap slots of 16 B (two ADL sides, the budget
+//! 40 B of state and a transfer record plus the ADL loss it carries ([`insurance::Transfers`],
+//! under 112 B); per (instrument, account): 3 heap slots of 16 B (two ADL sides, the budget
 //! queue) plus the ADL quantity — so `instruments × accounts × 56 B` dominates at scale (10 MB
 //! for 3 instruments × 60 000 accounts).
 //!

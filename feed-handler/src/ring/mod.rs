@@ -19,9 +19,9 @@
 //!
 //! # Soundness against other processes
 //! A ring file can be changed under us by any process that maps it. The rings therefore access
-//! shared memory **only through atomics** ([`region::Region`] exposes `&[AtomicU64]`), copy a
+//! shared memory **only through atomics** (the private `region::Region` exposes `&[AtomicU64]`), copy a
 //! message out of its slot word by word before validating it, and never hand out a reference into
-//! a slot. The only `unsafe` code is in [`region`] (viewing a mapping as atomics) and the `mmap`
+//! a slot. The only `unsafe` code is in the private `region` module (viewing a mapping as atomics) and the `mmap`
 //! calls below.
 //!
 //! ```

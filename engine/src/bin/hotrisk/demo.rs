@@ -73,10 +73,17 @@ pub(crate) struct Args {
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 110)]
     timeout_s: u64,
+    /// Lock-step with the venue (`queue.lockstep`): the engine reads the next market-data record
+    /// only once every order it sent has its answer, so each fill is applied at a fixed place in
+    /// the feed and two runs give the same orders bit for bit. The latency then includes the
+    /// venue's round trip.
+    #[arg(long)]
+    lockstep: bool,
 }
 
 /// What is and is not the same from run to run (printed and written into the report).
-const DETERMINISM: &str = "Same seed, same inputs: the accounts and the feed are identical byte for byte, and the venue answers each order against the book as of the record that triggered it, so its fills depend on the orders alone. The engine itself is a deterministic function of the md records and of where among them each account event (fill, ack) is applied: the accounting check replays the journal and reproduces every order. What can vary between runs is only that placement: a fill that comes back while the engine is still inside the same feed step (a burst of up to ~100 records at one timestamp) may be applied before or after a later record of that step, which can change a later decision (partial vs full, a backstop). The number of accounts liquidated did not vary in our runs; tier counts varied by a few percent, more when the machine was loaded and the engine fell behind the feed.";
+const DETERMINISM: &str = "Same seed, same inputs: the accounts and the feed are identical byte for byte, and the venue answers each order against the book as of the record that triggered it, so its fills depend on the orders alone. The engine itself is a deterministic function of the md records and of where among them each account event (fill, ack) is applied: the accounting check replays the journal and reproduces every order. What can vary between runs is only that placement: a fill that comes back while the engine is still inside the same feed step (a burst of up to ~100 records at one timestamp) may be applied before or after a later record of that step, which can change a later decision (partial vs full, a backstop). The number of accounts liquidated did not vary in our runs; tier counts varied by a few percent, more when the machine was loaded and the engine fell behind the feed. With --lockstep the engine reads the next md record only once every order has its answer, so that placement is fixed too and two runs give the same orders bit for bit (the latency then includes the venue's round trip).";
+const DETERMINISM_LOCKSTEP: &str = "Lock-step run (--lockstep): same seed, same inputs, and every venue answer applied right after the md record that triggered its order, before the next one, so the whole run is deterministic: two runs give the same orders bit for bit. The tick-to-order latency includes waiting for the venue's answers (ring read).";
 
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];
 const STEP_US: i64 = 1_000;
@@ -144,7 +151,11 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         level_lots: Some(a.level_lots),
         speed: Some(a.speed.clone()),
         out: out.clone(),
-        engine_extra: Vec::new(),
+        engine_extra: if a.lockstep {
+            vec!["--set".into(), "queue.lockstep=true".into()]
+        } else {
+            Vec::new()
+        },
         cpus: Some(cpus.clone()),
         capture: None,
         timeout: Duration::from_secs(a.timeout_s).saturating_sub(t0.elapsed()),
@@ -208,7 +219,11 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
     };
     md.section("Liquidations")
         .para(&liq.table())
-        .para(DETERMINISM);
+        .para(if a.lockstep {
+            DETERMINISM_LOCKSTEP
+        } else {
+            DETERMINISM
+        });
     md.section("Accounting check").para(&audit).para("The run replayed in-process from its journal (see `hotrisk_engine::outcome::Audit`): collateral must move by exactly the realised PnL of the fills (recomputed independently) minus the fees the fund received, plus the negative balances of accounts closed out below zero that the engine settled (paid by the fund or written off); the fund by its fees, takeovers and covered balances.");
     if !summary.is_empty() {
         md.para("The engine's own summary (policy bookkeeping: bad debt, insurance fund):")
@@ -260,7 +275,14 @@ pub(crate) fn main(a: Args) -> anyhow::Result<ExitCode> {
         println!("== engine summary\n{summary}\n");
     }
     println!("== accounting check\n{audit}");
-    println!("{DETERMINISM}\n");
+    println!(
+        "{}\n",
+        if a.lockstep {
+            DETERMINISM_LOCKSTEP
+        } else {
+            DETERMINISM
+        }
+    );
     println!(
         "report: {} (with latency.hlog, <stage>.hgrm, {} SVG plots, the journal and logs/) | {:.1} s",
         report.display(),
