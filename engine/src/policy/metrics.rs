@@ -1,18 +1,21 @@
 //! Liquidation efficiency metrics: hotrisk's own definitions (no exchange publishes these).
 //!
-//! Per order ([`OrderMetrics`], produced with every decision):
+//! Per order ([`OrderMetrics`], produced with every decision; it carries the decision's raw
+//! integers and computes the ratios when they are read, off the decision path):
 //! - **breach-to-order** (`breach_to_order_ns`): record time of the decision's trigger minus the
 //!   record time at which the account was first seen below maintenance in this episode. Record
 //!   time (the feed's timestamps), so it measures how long the *policy* let the account stay
 //!   breached (pauses, budget waits, cancel round trips), not the engine's compute latency
 //!   (that is the pipeline's histograms' job).
-//! - **slippage vs mark** (`slippage_bps`, E8-scaled basis points): `(mark − p)/mark · 10⁴` for a
-//!   sell, `(p − mark)/mark · 10⁴` for a buy, where `p` is the book walk's estimated VWAP (orders)
-//!   or the bankruptcy price (backstop, ADL). Positive = the account closes worse than the mark.
-//! - **fraction closed** (`fraction_closed`, E8): order quantity / position quantity; with
+//! - **slippage vs mark** (`slippage_bps()`, E8-scaled basis points, from `mark`, `price` and
+//!   `sell`): `(mark − p)/mark · 10⁴` for a sell, `(p − mark)/mark · 10⁴` for a buy, where `p` is
+//!   the book walk's estimated VWAP (orders) or the bankruptcy price (backstop, ADL). Positive =
+//!   the account closes worse than the mark.
+//! - **fraction closed** (`fraction_closed()`, E8): `qty / position_qty`; with
 //!   `target_qty`, the tier's quantity before depth and budget slicing (an order with
 //!   `qty < target_qty` is a slice: the rest follows in later decisions).
-//! - **margin ratio before / after** (`mr_before`, `mr_after`, E8): `MM / MB` of the scope
+//! - **margin ratio before / after** (`mr_before()`, `mr_after()`, E8, from `mm_before`,
+//!   `mb_before`, `mm_after`, `mb_after`): `MM / MB` of the scope
 //!   (cross part or isolated position) at the decision, and as it would be if the order filled
 //!   completely at its limit price and paid the fee; `i64::MAX` when `MB ≤ 0`.
 //! - **expected bad debt** (`bad_debt`, E8, ≥ 0): the loss beyond the account's margin that a

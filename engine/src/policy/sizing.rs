@@ -277,10 +277,25 @@ fn finish<const SELL: bool>(
             i -= 1;
             t = qty[i];
         }
-        if SELL {
-            sat(floor_div(c, lots as i128))
+        // `⌊c/lots⌋ = ⌊⌊c/lot⌋/k⌋` with `lots = k·lot` (nested floors of positive integers):
+        // the lot's reciprocal for the wide part, then one 64-bit division. Other cases (a
+        // negative sum, a quotient beyond 64 bits) take the plain division.
+        let k = spec.lots_in(lots as u64);
+        let fast = if c >= 0 {
+            // ⌈c/lots⌉ = ⌊(c + lots − 1)/lots⌋ for the buy.
+            let n = if SELL {
+                c as u128
+            } else {
+                c as u128 + (lots as u128 - 1)
+            };
+            spec.div_lot_wide(n)
         } else {
-            sat(ceil_div(c, lots as i128))
+            None
+        };
+        match fast {
+            Some(y) => i64::try_from(y / k.max(1)).unwrap_or(i64::MAX),
+            None if SELL => sat(floor_div(c, lots as i128)),
+            None => sat(ceil_div(c, lots as i128)),
         }
     } else {
         0

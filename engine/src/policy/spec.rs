@@ -54,6 +54,8 @@ pub struct InstrumentSpec {
     /// `lot` and `tick` as multiply-shift reciprocals (the decision divides by them).
     lot_div: DivU64,
     tick_div: DivU64,
+    /// `lot` for `u128` dividends (the book walk's average price).
+    lot_wide: DivWide,
     /// Linear, fee rate at most 100%, every bracket's rate in `[0, 100%]` and amount in
     /// `[0, 2^62)`: the partial solve may take its `u64`/`u128` fast path (see
     /// [`crate::policy::tiers`]) when the position's values are in range too.
@@ -73,6 +75,13 @@ pub(crate) struct DivU64 {
 }
 
 impl DivU64 {
+    /// The reciprocal of 1 (a placeholder).
+    pub(crate) const ONE: Self = Self {
+        d: 1,
+        m: 0,
+        shift: 0,
+    };
+
     /// The reciprocal of `d` (> 0).
     pub(crate) fn new(d: u64) -> Self {
         assert!(d > 0, "division by zero");
@@ -221,6 +230,7 @@ impl InstrumentSpec {
             n_brackets: brackets.len(),
             lot_div: DivU64::new(lot as u64),
             tick_div: DivU64::new(tick as u64),
+            lot_wide: DivWide::new(lot as u64),
         })
     }
 
@@ -230,8 +240,20 @@ impl InstrumentSpec {
     }
 
     /// 0-based bracket index of a notional.
-    #[inline]
+    #[inline(always)]
     pub fn bracket_of(&self, notional: i64) -> usize {
+        // The first bracket inline (most positions), the search out of line: inlined, the
+        // search is unrolled over all `MAX_BRACKETS` caps and their loads hoisted (spilled)
+        // into every caller's frame.
+        if notional <= self.brackets[0].cap {
+            0
+        } else {
+            self.bracket_search(notional)
+        }
+    }
+
+    #[inline(never)]
+    fn bracket_search(&self, notional: i64) -> usize {
         let mut t = 0;
         while t + 1 < self.n_brackets && notional > self.brackets[t].cap {
             t += 1;
@@ -375,6 +397,18 @@ impl InstrumentSpec {
         } else {
             price.saturating_sub(r)
         }
+    }
+
+    /// `⌊v / lot⌋` for `v < lot·2^64`, `None` otherwise.
+    #[inline(always)]
+    pub(crate) fn div_lot_wide(&self, v: u128) -> Option<u64> {
+        self.lot_wide.div_rem(v).map(|(q, _)| q)
+    }
+
+    /// `lots / lot` for `lots` a whole number of lots (`floor_lot`'s result), exactly.
+    #[inline(always)]
+    pub(crate) fn lots_in(&self, lots: u64) -> u64 {
+        self.lot_div.div(lots)
     }
 
     /// `qty` rounded down to whole lots.

@@ -27,15 +27,21 @@
 //! linear estimate is below a lot). No partial exists when the slope is not positive (closing at
 //! `L` costs more than it frees) or when the root reaches the whole position.
 //!
-//! Cost (the decision benchmark's hot spot): for linear contracts the exact slack is evaluated
-//! with unsigned products and divisions by the scale that compile to multiplications
-//! (`slack_linear`, falling back to the general form wherever a value could saturate), and the
-//! check that one lot less fails is usually proved without evaluating it, from the parts of the
-//! slack at the candidate and per-lot bounds of the loss, fee and maintenance
-//! (`step_down_fails`, documented there). So the usual solve is one slack at `Q`, one root
-//! division, one exact slack at the candidate and a few cheap bounds. Every shortcut returns the
-//! same bits as the plain algorithm: `tests/policy_fastpath.rs` checks it against
-//! [`crate::policy::reference`] on random instruments, accounts and books.
+//! Cost (the decision benchmark's hot spot): for a linear contract whose values are in a proven
+//! range (`Lean`, the usual case) the slack is evaluated with `u64` values, `u128` products and
+//! divisions by the scale that compile to multiplications, with no saturation or fallback inside
+//! (the range argument is in `Lean`'s docs); what depends only on the mark, the limit, the side
+//! and the buffer — the slope of the slack per bracket and its reciprocal (so the root needs no
+//! hardware division), the per-lot bounds — is kept per instrument in a [`PartialCache`] and
+//! reused by the next decision at the same mark and limit. The check that one lot less fails is
+//! usually proved without evaluating it, from the parts of the slack at the candidate and those
+//! per-lot bounds of the loss, fee and maintenance (`Lean::step_down_fails`, documented there),
+//! and skipped when the verification already stepped up. So the usual solve is the requirement
+//! at `Q`, one root, one exact slack at the candidate and one comparison. Other instruments and
+//! values take the same steps in `i128` (`solve_general`). Every shortcut returns the same bits
+//! as the plain algorithm: `tests/policy_fastpath.rs` checks it against
+//! [`crate::policy::reference`] on random instruments, accounts and books, inside and outside the
+//! fast range.
 //!
 //! # Full
 //! The whole position, when no partial restores the scope, when `MB ≤ full_threshold · MM`
@@ -54,7 +60,8 @@
 
 use super::heap::IndexedHeap;
 use super::spec::{
-    ceil_div, ceil_e8_lt, floor_div, floor_e8_lt, sat, ContractKind, InstrumentSpec, MAX_BRACKETS,
+    ceil_div, ceil_e8_lt, floor_div, floor_e8_lt, sat, ContractKind, DivU64, InstrumentSpec,
+    MAX_BRACKETS,
 };
 use hotrisk_feed::fixed::E8;
 use hotrisk_feed::wire::Side;
@@ -217,7 +224,8 @@ fn wide(v: i64) -> u128 {
 
 /// The partial solve's constants that depend only on the mark, the limit, the position's side
 /// and the buffer — not on the position or the account: per lot, the loss and fee bounds and
-/// the notional at the mark; per unit, the fee; per bracket, the slope of the freed requirement
+/// the notional at the mark; per unit, the fee; per bracket, the slope of the slack (and its
+/// reciprocal)
 /// and the least growth of the requirement per lot. The first fast-path solve at a key fills
 /// it (per-bracket values on first use) and the next ones at the same key reuse it: in a
 /// cascade, every account liquidated on one side at one mark shares the limit (the slippage
@@ -234,9 +242,11 @@ pub struct PartialCache {
     n_up: u64,
     n_dn: u64,
     fp: i128,
-    /// Bit `t`: `freed[t]` and `mm_lot[t]` are filled for this key.
+    /// Bit `t`: `slope[t]`, `slope_div[t]` and `mm_lot[t]` are filled for this key.
     have: u32,
-    freed: [i128; MAX_BRACKETS],
+    slope: [i128; MAX_BRACKETS],
+    /// `slope[t]`'s reciprocal when `1 ≤ slope[t] < 2^64` (else unused).
+    slope_div: [DivU64; MAX_BRACKETS],
     mm_lot: [i128; MAX_BRACKETS],
 }
 
@@ -253,7 +263,8 @@ impl Default for PartialCache {
             n_dn: 0,
             fp: 0,
             have: 0,
-            freed: [0; MAX_BRACKETS],
+            slope: [0; MAX_BRACKETS],
+            slope_div: [DivU64::ONE; MAX_BRACKETS],
             mm_lot: [0; MAX_BRACKETS],
         }
     }
@@ -371,25 +382,41 @@ impl<'a> Lean<'a> {
         c.have = 0;
     }
 
-    /// Bracket `t`'s slope of the freed requirement per unit, `⌊m·MMR_t·(1 + buffer)/10^16⌋`,
-    /// and the least growth of the buffered requirement per lot, `⌊⌊⌊lot·m⌋·MMR_t⌋·(1 +
-    /// buffer)⌋` (see [`Lean::step_down_fails`]); computed once per key.
+    /// Bracket `t`'s slope of the slack per unit, `⌊m·MMR_t·(1 + buffer)/10^16⌋ − s(m − l) −
+    /// ⌈l·rate⌉` (the freed requirement less the loss and fee), and the least growth of the
+    /// buffered requirement per lot, `⌊⌊⌊lot·m⌋·MMR_t⌋·(1 + buffer)⌋` (see
+    /// [`Lean::step_down_fails`]); computed once per key.
     #[inline(always)]
     fn per_bracket(&mut self, t: usize) -> (i128, i128) {
         if self.c.have & (1 << t) == 0 {
             self.fill_bracket(t);
         }
-        (self.c.freed[t], self.c.mm_lot[t])
+        (self.c.slope[t], self.c.mm_lot[t])
+    }
+
+    /// `s(m − l)` per unit (the loss of closing one unit at the limit).
+    #[inline(always)]
+    fn loss_per_unit(&self) -> i128 {
+        if self.gain {
+            -(self.d as i128)
+        } else {
+            self.d as i128
+        }
     }
 
     #[inline(always)]
     fn fill_bracket(&mut self, t: usize) {
         let mmr = self.spec.bracket_at(t).mmr;
         // `m·MMR·(1 + buffer)` can pass 2^96 (a mark near 2^63): the general `i128` division.
-        self.c.freed[t] = floor_div(
+        let freed = floor_div(
             floor_div(self.m as i128 * mmr as i128 * self.buf as i128, E8W),
             E8W,
         );
+        let k = freed - self.loss_per_unit() - self.c.fp;
+        self.c.slope[t] = k;
+        if (1..=u64::MAX as i128).contains(&k) {
+            self.c.slope_div[t] = DivU64::new(k as u64);
+        }
         // `⌊lot·m⌋ < 2^61.5` and `MMR ≤ 1`: below 2^88, and the quotient below 2^62.
         let mm = floor_e8_lt(u128::from(self.c.n_dn) * wide(mmr));
         self.c.mm_lot[t] = i128::from(floor_e8_lt(u128::from(mm) * self.buf));
@@ -476,13 +503,6 @@ impl<'a> Lean<'a> {
     fn solve(mut self) -> Option<PartialSolution> {
         let (spec, p) = (self.spec, self.p);
         let (q, lot) = (p.abs_qty, spec.lot);
-        // Per unit (linear): loss vs the limit, and (cached) fee at the limit.
-        let lp = if self.gain {
-            -(self.d as i128)
-        } else {
-            self.d as i128
-        };
-        let fp = self.c.fp;
         let (_, mut t, _, need0) = self.rest(0);
         let slack0 = sat(i128::from(p.margin_balance) - i128::from(need0));
         let mut x_start = 0i64;
@@ -497,12 +517,20 @@ impl<'a> Lean<'a> {
                 guess = Some(x_start);
                 break;
             }
-            let freed = self.per_bracket(t).0;
-            let k = freed - lp - fp;
+            // The slope per unit in this bracket (rounded down: the guess errs high).
+            let k = self.per_bracket(t).0;
             if k <= 0 {
                 break;
             }
-            let x = x_start as i128 + ceil_div(-(slack as i128) * E8W, k);
+            // ⌈a/k⌉ for `a = −slack·E8 > 0`: `⌊(a − 1)/k⌋ + 1` with the slope's reciprocal
+            // when `a` fits 64 bits (the usual case), else the `i128` division.
+            let a = -(slack as i128) * E8W;
+            let up = if a <= u64::MAX as i128 && k <= u64::MAX as i128 {
+                i128::from(self.c.slope_div[t].div(a as u64 - 1)) + 1
+            } else {
+                ceil_div(a, k)
+            };
+            let x = x_start as i128 + up;
             let x_end = if t == 0 {
                 q as i128
             } else {
