@@ -369,7 +369,7 @@ impl Outcome {
             let per = |d: &Delta| {
                 d.cores
                     .iter()
-                    .map(|c| format!(" core {c}: timer / resched / call / TLB / other |"))
+                    .map(|c| format!(" core {c}: timer / resched / call (TLB) / other |"))
                     .collect::<String>()
             };
             let _ = writeln!(
