@@ -57,11 +57,17 @@
 //!
 //! # Cost
 //! `benches/decision.rs` times one decision including a 20-level book walk (README: the numbers
-//! on the project machine, and their callgrind instruction counts). The arithmetic is `i128`
-//! products with divisions by the E8 scale done as one or two 64-bit multiply-shifts ([`spec`]'s
-//! `floor_e8`/`ceil_e8`); the partial solve evaluates its exact slack once in the usual case
-//! ([`tiers`]), the book walk is two tight loops specialised by side ([`sizing`]), the parts of the
-//! scope after the fill come from the solve instead of being recomputed, and the spec is read by
+//! on the project machine, and their callgrind instruction counts). Divisions by the E8 scale
+//! are one or two 64-bit multiply-shifts ([`spec`]'s `floor_e8`/`floor_e8_lt`); a division by
+//! a value fixed ahead (the lot, the tick, the mark, a partial's slope) uses a reciprocal kept
+//! per instrument or per mark, so the usual decision runs two hardware divisions (the walk's
+//! average price by the lot count, the fraction closed). The partial solve evaluates its exact
+//! slack once in the usual case with constants cached per mark and limit ([`tiers`]); the
+//! bankruptcy price's division is skipped when one multiplication shows that the slippage bound
+//! binds first and the book within the limit covers the order; the book walk is one tight loop
+//! by quantity that checks the limit once ([`sizing`]); the parts of the scope after the fill come
+//! from the solve instead of being recomputed; the per-order metrics carry raw integers and
+//! compute their ratios when read ([`metrics::OrderMetrics`]); and the spec is read by
 //! reference. [`reference`] keeps the plain versions the fast ones are tested against.
 
 #![forbid(unsafe_code)]
@@ -557,7 +563,25 @@ impl Policy {
         // A reference, not a copy: the spec is ~400 bytes and `emit` comes after its last use.
         let spec = &self.specs[i];
         let q = pos.qty.unsigned_abs() as i64;
-        let bp = spec.bankruptcy_price(sign, q, mark, mb);
+        let cache = &mut self.bounds[i];
+        if cache.bounds.mark != mark {
+            *cache = MarkCache::new(mark, self.cfg.tiers.slippage);
+        }
+        let bound = cache.bounds.get(side);
+        let full_failed = self.states.full_failures(account) > self.cfg.tiers.full_retries;
+        // The bankruptcy price matters below when it binds the limit, for the backstop paths,
+        // and for the walk's depth count when the book within the limit is too thin. When the
+        // slippage bound binds (one multiplication tells, see
+        // `InstrumentSpec::bankruptcy_beyond`) and nothing else needs it yet, its division is
+        // left for later: `bp_known` is false and `bp` stays `None` until then.
+        let mut bp_known = mb <= 0
+            || full_failed
+            || spec.bankruptcy_beyond(sign, q, mark, mb, bound) != Some(true);
+        let mut bp = if bp_known {
+            spec.bankruptcy_price(sign, q, mark, mb)
+        } else {
+            None
+        };
         if bp.is_none() && mb <= 0 {
             // Bankrupt at every positive price (a short that lost more than its notional): no
             // fill can avoid bad debt, so the fund takes the position at the mark and the
@@ -566,16 +590,13 @@ impl Policy {
         }
         // Tier 3 after failed full orders: what the book did not fill goes to the backstop.
         if let Some(bp) = bp {
-            if self.states.full_failures(account) > self.cfg.tiers.full_retries {
+            if full_failed {
                 self.metrics[i].escalations += 1;
                 return self.backstop(input, k, bp, &mut order, m, deadline, out);
             }
         }
-        let cache = &mut self.bounds[i];
-        if cache.bounds.mark != mark {
-            *cache = MarkCache::new(mark, self.cfg.tiers.slippage);
-        }
-        let Some(limit) = sizing::limit_from_bound(spec, side, cache.bounds.get(side), bp) else {
+        // With `bp` unknown the bound binds, so this is the limit the exact price would give.
+        let Some(limit) = sizing::limit_from_bound(spec, side, bound, bp) else {
             return Outcome::Waiting(Wait::Nothing);
         };
         let mm_others = mm - pos.maintenance;
@@ -604,7 +625,23 @@ impl Policy {
             None => (Tier::Full, q),
         };
         let book = &self.books[i];
-        let sized = sizing::walk(spec, book.contra(side), side, want, limit, bp);
+        // With `bp` unknown, the walk bounded by the limit itself: when the levels within the
+        // limit cover `want` the result does not depend on the bankruptcy price (the depth to it
+        // is `want` either way); otherwise the price is computed and the walk done again.
+        let mut sized = sizing::walk(
+            spec,
+            book.contra(side),
+            side,
+            want,
+            limit,
+            if bp_known { bp } else { Some(limit) },
+        );
+        if !bp_known && sized.depth_to_bankruptcy < want {
+            bp = spec.bankruptcy_price(sign, q, mark, mb);
+            bp_known = true;
+            sized = sizing::walk(spec, book.contra(side), side, want, limit, bp);
+        }
+        debug_assert!(bp_known || sized.depth_to_bankruptcy == want);
 
         // Tiers 3 and 4: the book cannot absorb anything at or better than bankruptcy.
         if let Some(bp) = bp {
