@@ -565,9 +565,9 @@ impl Policy {
         let q = pos.qty.unsigned_abs() as i64;
         let cache = &mut self.bounds[i];
         if cache.bounds.mark != mark {
-            *cache = MarkCache::new(mark, self.cfg.tiers.slippage);
+            *cache = MarkCache::new(spec, mark, self.cfg.tiers.slippage);
         }
-        let bound = cache.bounds.get(side);
+        let (bound, bound_limit) = (cache.bounds.get(side), cache.limit(side));
         let full_failed = self.states.full_failures(account) > self.cfg.tiers.full_retries;
         // The bankruptcy price matters below when it binds the limit, for the backstop paths,
         // and for the walk's depth count when the book within the limit is too thin. When the
@@ -595,8 +595,14 @@ impl Policy {
                 return self.backstop(input, k, bp, &mut order, m, deadline, out);
             }
         }
-        // With `bp` unknown the bound binds, so this is the limit the exact price would give.
-        let Some(limit) = sizing::limit_from_bound(spec, side, bound, bp) else {
+        // With `bp` unknown the bound binds, so the bound's own limit is the one the exact price
+        // would give.
+        let limit = if bp_known {
+            sizing::limit_from_bound(spec, side, bound, bp)
+        } else {
+            bound_limit
+        };
+        let Some(limit) = limit else {
             return Outcome::Waiting(Wait::Nothing);
         };
         let mm_others = mm - pos.maintenance;
@@ -880,6 +886,9 @@ impl Policy {
         }
     }
 
+    // Inlined: the metrics (a dozen words) and the order are then built in place rather than
+    // copied into its frame.
+    #[inline(always)]
     fn emit(
         &mut self,
         order: &mut Order,
@@ -911,19 +920,34 @@ impl Policy {
     }
 }
 
-/// Per instrument, what depends only on the mark a decision used: the slippage bounds and the
-/// mark's reciprocal for the slippage metric (recomputed when a decision sees another mark).
+/// Per instrument, what depends only on the mark a decision used: the slippage bounds, the
+/// limits they give when the bankruptcy price does not bind, and the mark's reciprocal for the
+/// slippage metric (recomputed when a decision sees another mark).
 #[derive(Debug, Clone, Copy, Default)]
 struct MarkCache {
     bounds: sizing::SlippageBounds,
+    /// `limit_from_bound(spec, side, bound, None)` for a sell and a buy.
+    sell_limit: Option<i64>,
+    buy_limit: Option<i64>,
     mark_div: spec::DivWide,
 }
 
 impl MarkCache {
-    fn new(mark: i64, slippage: i64) -> Self {
+    fn new(spec: &InstrumentSpec, mark: i64, slippage: i64) -> Self {
+        let bounds = sizing::SlippageBounds::new(mark, slippage);
         Self {
-            bounds: sizing::SlippageBounds::new(mark, slippage),
+            bounds,
+            sell_limit: sizing::limit_from_bound(spec, Side::Sell, bounds.sell, None),
+            buy_limit: sizing::limit_from_bound(spec, Side::Buy, bounds.buy, None),
             mark_div: spec::DivWide::new(mark.max(1) as u64),
+        }
+    }
+
+    #[inline]
+    fn limit(&self, side: Side) -> Option<i64> {
+        match side {
+            Side::Sell => self.sell_limit,
+            Side::Buy => self.buy_limit,
         }
     }
 }
