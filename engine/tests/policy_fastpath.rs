@@ -222,10 +222,16 @@ proptest! {
             (None, _) => at(0),
         };
         let levels_side = book.contra(side);
-        prop_assert_eq!(
-            sizing::walk(&s, levels_side, side, want, limit, bp),
-            slow::walk(&s, levels_side, side, want, limit, bp)
-        );
+        let exact = slow::walk(&s, levels_side, side, want, limit, bp);
+        prop_assert_eq!(sizing::walk(&s, levels_side, side, want, limit, bp), exact);
+        // The walk that computes the bankruptcy price only when it needs it, for a limit at or
+        // better than the bankruptcy price (its precondition: the slippage bound binds).
+        if bp.is_none_or(|b| if sell { limit >= b } else { limit <= b }) {
+            let (lazy, computed) =
+                sizing::walk_bound_binds(&s, levels_side, side, want, limit, || bp);
+            prop_assert_eq!(lazy, exact);
+            prop_assert!(computed.is_none_or(|c| c == bp));
+        }
     }
 
     #[test]

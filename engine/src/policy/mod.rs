@@ -574,7 +574,7 @@ impl Policy {
         // slippage bound binds (one multiplication tells, see
         // `InstrumentSpec::bankruptcy_beyond`) and nothing else needs it yet, its division is
         // left for later: `bp_known` is false and `bp` stays `None` until then.
-        let mut bp_known = mb <= 0
+        let bp_known = mb <= 0
             || full_failed
             || spec.bankruptcy_beyond(sign, q, mark, mb, bound) != Some(true);
         let mut bp = if bp_known {
@@ -631,23 +631,20 @@ impl Policy {
             None => (Tier::Full, q),
         };
         let book = &self.books[i];
-        // With `bp` unknown, the walk bounded by the limit itself: when the levels within the
-        // limit cover `want` the result does not depend on the bankruptcy price (the depth to it
-        // is `want` either way); otherwise the price is computed and the walk done again.
-        let mut sized = sizing::walk(
-            spec,
-            book.contra(side),
-            side,
-            want,
-            limit,
-            if bp_known { bp } else { Some(limit) },
-        );
-        if !bp_known && sized.depth_to_bankruptcy < want {
-            bp = spec.bankruptcy_price(sign, q, mark, mb);
-            bp_known = true;
-            sized = sizing::walk(spec, book.contra(side), side, want, limit, bp);
-        }
-        debug_assert!(bp_known || sized.depth_to_bankruptcy == want);
+        // With `bp` unknown the slippage bound binds: the walk computes the bankruptcy price
+        // only if it needs it (the levels within the limit do not cover `want`).
+        let sized = if bp_known {
+            sizing::walk(spec, book.contra(side), side, want, limit, bp)
+        } else {
+            let (sized, computed) =
+                sizing::walk_bound_binds(spec, book.contra(side), side, want, limit, || {
+                    spec.bankruptcy_price(sign, q, mark, mb)
+                });
+            if let Some(exact) = computed {
+                bp = exact;
+            }
+            sized
+        };
 
         // Tiers 3 and 4: the book cannot absorb anything at or better than bankruptcy.
         if let Some(bp) = bp {
