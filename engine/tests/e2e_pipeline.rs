@@ -272,6 +272,9 @@ fn flash_crash_negative_balances_are_settled_and_conserved() {
         "a flash crash has transfers\n{ctx}"
     );
     assert!(a.bad_debt_fills_ok, "bad debt vs the fills\n{ctx}");
+    if a.first_mismatch.is_none() {
+        assert!(ctx.contains("(matches;"), "{ctx}");
+    }
     let (new_debt, unattributed) = a.new_debt_e8;
     assert!(new_debt + unattributed <= debt, "{ctx}");
     eprintln!("{ctx}");
