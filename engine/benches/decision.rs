@@ -186,7 +186,11 @@ criterion_group!(benches, bench);
 /// `DECISION_LOOP=N cargo bench --bench decision` runs N partial decisions (with their acks)
 /// and nothing else, for `perf stat -e cycles:u,instructions:u`: user-mode cycles per decision
 /// do not count the time the thread was preempted, which on a shared 2-core machine dominates
-/// criterion's wall-clock figures.
+/// criterion's wall-clock figures. Where there is no `perf`, callgrind counts the same
+/// instructions: run the binary (`target/release/deps/decision-*` after `cargo bench --no-run`)
+/// under `valgrind --tool=callgrind` with `DECISION_LOOP=1000` and `11000`; instructions per
+/// decision (with its ack) = the difference of the two totals / 10 000. With `DECISION_FULL=1`
+/// the loop runs the `full_20_levels` case instead.
 fn fixed_loop(n: u64) {
     let pos = PositionView {
         instrument: 0,
@@ -199,7 +203,11 @@ fn fixed_loop(n: u64) {
     let input = BreachInput {
         account: 7,
         scope: ScopeView {
-            margin_balance: 190 * E8,
+            margin_balance: if std::env::var_os("DECISION_FULL").is_some() {
+                90 * E8
+            } else {
+                190 * E8
+            },
             maintenance: 196 * E8,
         },
         positions: &positions,

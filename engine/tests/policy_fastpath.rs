@@ -222,10 +222,16 @@ proptest! {
             (None, _) => at(0),
         };
         let levels_side = book.contra(side);
-        prop_assert_eq!(
-            sizing::walk(&s, levels_side, side, want, limit, bp),
-            slow::walk(&s, levels_side, side, want, limit, bp)
-        );
+        let exact = slow::walk(&s, levels_side, side, want, limit, bp);
+        prop_assert_eq!(sizing::walk(&s, levels_side, side, want, limit, bp), exact);
+        // The walk that computes the bankruptcy price only when it needs it, for a limit at or
+        // better than the bankruptcy price (its precondition: the slippage bound binds).
+        if bp.is_none_or(|b| if sell { limit >= b } else { limit <= b }) {
+            let (lazy, computed) =
+                sizing::walk_bound_binds(&s, levels_side, side, want, limit, || bp);
+            prop_assert_eq!(lazy, exact);
+            prop_assert!(computed.is_none_or(|c| c == bp));
+        }
     }
 
     #[test]
@@ -258,4 +264,121 @@ fn the_bench_case_matches() {
         slow::partial_qty(&s, &p)
     );
     assert!(partial_solve(&s, &p).is_some());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    /// The whole decision (`Policy::on_breach`: cached bounds and partial constants, the
+    /// bankruptcy price left out while the slippage bound binds, the walk that checks the limit
+    /// once) sends what the plain pieces say: the reference limit, partial quantity and walk with
+    /// the exact bankruptcy price, on random accounts and books.
+    #[test]
+    fn decision_matches_the_reference_pieces(
+        long in any::<bool>(),
+        lots in 2i64..5_000,
+        deficit in prop_oneof![-500i64..6_000, -1_000i64..15_000],
+        levels in proptest::collection::vec(
+            (prop_oneof![0i64..400, 0i64..40_000], 1i64..300, 0i64..1_000),
+            0..30,
+        ),
+        slippage in prop_oneof![0i64..600_000, 0i64..3_000_000],
+        decisions in 1usize..3,
+    ) {
+        use hotrisk_engine::policy::tiers::{PositionView, ScopeView};
+        use hotrisk_engine::policy::{BreachInput, Outcome, Policy, TriggerInfo, Wait};
+        use hotrisk_feed::wire::Tier;
+        let spec = policy_common::btc();
+        let mark = 49_000 * E8;
+        let mut cfg = policy_common::config();
+        cfg.cancel_first = false;
+        cfg.tiers.slippage = slippage;
+        cfg.ack_timeout_ns = i64::MAX / 4;
+        let mut p = Policy::new(cfg, vec![spec], 16, 1_000_000 * E8);
+        policy_common::prices(&mut p, 0, 1, mark);
+        let tick = spec.tick;
+        let at = |t: i64| if long { mark - t * tick } else { mark + t * tick };
+        let contra: Vec<(i64, i64)> =
+            levels.iter().map(|&(t, l, f)| (at(t), l * spec.lot + f)).collect();
+        if long {
+            policy_common::book(&mut p, 0, 1, &contra, &[]);
+        } else {
+            policy_common::book(&mut p, 0, 1, &[], &contra);
+        }
+        let (sign, side) = if long { (1, Side::Sell) } else { (-1, Side::Buy) };
+        let q = lots * spec.lot;
+        let mm = spec.maintenance(spec.notional(q, mark));
+        let mb = mm - (mm as i128 * deficit as i128 / 10_000) as i64;
+        let positions = [PositionView { instrument: 0, qty: sign * q, entry: mark, maintenance: mm }];
+        let marks = [mark];
+        let input = BreachInput {
+            account: 3,
+            scope: ScopeView { margin_balance: mb, maintenance: mm },
+            positions: &positions,
+            marks: &marks,
+        };
+        // The expected decision from the plain pieces.
+        let bp = spec.bankruptcy_price(sign, q, mark, mb);
+        let expected = if bp.is_none() && mb <= 0 {
+            (Outcome::Sent(Tier::Backstop), None)
+        } else {
+            match slow::limit_price(&spec, side, mark, slippage, bp) {
+                None => (Outcome::Waiting(Wait::Nothing), None),
+                Some(limit) => {
+                    let full = i128::from(mb) * i128::from(E8)
+                        <= i128::from(cfg.tiers.full_threshold) * i128::from(mm);
+                    let partial = if full {
+                        None
+                    } else {
+                        slow::partial_qty(&spec, &PartialInput {
+                            sign,
+                            abs_qty: q,
+                            mark,
+                            limit,
+                            margin_balance: mb,
+                            mm_others: 0,
+                            buffer: cfg.tiers.buffer,
+                        })
+                    };
+                    let (tier, want) = match partial {
+                        Some(x) => (Tier::Partial, x),
+                        None => (Tier::Full, q),
+                    };
+                    let sized = slow::walk(&spec, p.book(0).contra(side), side, want, limit, bp);
+                    if bp.is_some() && sized.depth_to_bankruptcy == 0 {
+                        (Outcome::Sent(Tier::Backstop), None)
+                    } else if sized.qty == 0 {
+                        (Outcome::Waiting(Wait::NoDepth), None)
+                    } else {
+                        (Outcome::Sent(tier), Some((sized.qty, limit)))
+                    }
+                }
+            }
+        };
+        // Decide (more than once: the second decision reuses the caches).
+        for seq in 0..decisions as u64 {
+            let mut sent = Vec::new();
+            let o = p.on_breach(
+                &input,
+                TriggerInfo { seq, ts: 1, publish_ts: 0 },
+                &mut |o: hotrisk_feed::wire::Order, _| sent.push(o),
+            );
+            prop_assert_eq!(o, expected.0);
+            if let Some((qty, limit)) = expected.1 {
+                prop_assert_eq!(sent.len(), 1);
+                prop_assert_eq!((sent[0].qty, sent[0].limit_price, sent[0].side), (qty, limit, side as u8));
+            }
+            if let Some(last) = sent.last() {
+                let ack = policy_common::msg(
+                    hotrisk_feed::wire::MsgKind::OrderAck,
+                    0,
+                    0,
+                    1,
+                    hotrisk_feed::wire::AckStatus::Filled as u8,
+                    [last.order_id as i64, 0, 0],
+                );
+                p.on_ack(&hotrisk_feed::wire::Msg { account: last.account, ..ack }, 0);
+            }
+        }
+    }
 }

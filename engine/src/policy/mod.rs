@@ -57,11 +57,17 @@
 //!
 //! # Cost
 //! `benches/decision.rs` times one decision including a 20-level book walk (README: the numbers
-//! on the project machine, and their callgrind instruction counts). The arithmetic is `i128`
-//! products with divisions by the E8 scale done as one or two 64-bit multiply-shifts ([`spec`]'s
-//! `floor_e8`/`ceil_e8`); the partial solve evaluates its exact slack once in the usual case
-//! ([`tiers`]), the book walk is two tight loops specialised by side ([`sizing`]), the parts of the
-//! scope after the fill come from the solve instead of being recomputed, and the spec is read by
+//! on the project machine, and their callgrind instruction counts). Divisions by the E8 scale
+//! are one or two 64-bit multiply-shifts ([`spec`]'s `floor_e8`/`floor_e8_lt`); a division by
+//! a value fixed ahead (the lot, the tick, the mark, a partial's slope) uses a reciprocal kept
+//! per instrument or per mark, so the usual decision runs two hardware divisions (the walk's
+//! average price by the lot count, the fraction closed). The partial solve evaluates its exact
+//! slack once in the usual case with constants cached per mark and limit ([`tiers`]); the
+//! bankruptcy price's division is skipped when one multiplication shows that the slippage bound
+//! binds first and the book within the limit covers the order; the book walk is one tight loop
+//! by quantity that checks the limit once ([`sizing`]); the parts of the scope after the fill come
+//! from the solve instead of being recomputed; the per-order metrics carry raw integers and
+//! compute their ratios when read ([`metrics::OrderMetrics`]); and the spec is read by
 //! reference. [`reference`] keeps the plain versions the fast ones are tested against.
 
 #![forbid(unsafe_code)]
@@ -557,7 +563,25 @@ impl Policy {
         // A reference, not a copy: the spec is ~400 bytes and `emit` comes after its last use.
         let spec = &self.specs[i];
         let q = pos.qty.unsigned_abs() as i64;
-        let bp = spec.bankruptcy_price(sign, q, mark, mb);
+        let cache = &mut self.bounds[i];
+        if cache.bounds.mark != mark {
+            *cache = MarkCache::new(spec, mark, self.cfg.tiers.slippage);
+        }
+        let (bound, bound_limit) = (cache.bounds.get(side), cache.limit(side));
+        let full_failed = self.states.full_failures(account) > self.cfg.tiers.full_retries;
+        // The bankruptcy price matters below when it binds the limit, for the backstop paths,
+        // and for the walk's depth count when the book within the limit is too thin. When the
+        // slippage bound binds (one multiplication tells, see
+        // `InstrumentSpec::bankruptcy_beyond`) and nothing else needs it yet, its division is
+        // left for later: `bp_known` is false and `bp` stays `None` until then.
+        let bp_known = mb <= 0
+            || full_failed
+            || spec.bankruptcy_beyond(sign, q, mark, mb, bound) != Some(true);
+        let mut bp = if bp_known {
+            spec.bankruptcy_price(sign, q, mark, mb)
+        } else {
+            None
+        };
         if bp.is_none() && mb <= 0 {
             // Bankrupt at every positive price (a short that lost more than its notional): no
             // fill can avoid bad debt, so the fund takes the position at the mark and the
@@ -566,16 +590,19 @@ impl Policy {
         }
         // Tier 3 after failed full orders: what the book did not fill goes to the backstop.
         if let Some(bp) = bp {
-            if self.states.full_failures(account) > self.cfg.tiers.full_retries {
+            if full_failed {
                 self.metrics[i].escalations += 1;
                 return self.backstop(input, k, bp, &mut order, m, deadline, out);
             }
         }
-        let cache = &mut self.bounds[i];
-        if cache.bounds.mark != mark {
-            *cache = MarkCache::new(mark, self.cfg.tiers.slippage);
-        }
-        let Some(limit) = sizing::limit_from_bound(spec, side, cache.bounds.get(side), bp) else {
+        // With `bp` unknown the bound binds, so the bound's own limit is the one the exact price
+        // would give.
+        let limit = if bp_known {
+            sizing::limit_from_bound(spec, side, bound, bp)
+        } else {
+            bound_limit
+        };
+        let Some(limit) = limit else {
             return Outcome::Waiting(Wait::Nothing);
         };
         let mm_others = mm - pos.maintenance;
@@ -604,7 +631,20 @@ impl Policy {
             None => (Tier::Full, q),
         };
         let book = &self.books[i];
-        let sized = sizing::walk(spec, book.contra(side), side, want, limit, bp);
+        // With `bp` unknown the slippage bound binds: the walk computes the bankruptcy price
+        // only if it needs it (the levels within the limit do not cover `want`).
+        let sized = if bp_known {
+            sizing::walk(spec, book.contra(side), side, want, limit, bp)
+        } else {
+            let (sized, computed) =
+                sizing::walk_bound_binds(spec, book.contra(side), side, want, limit, || {
+                    spec.bankruptcy_price(sign, q, mark, mb)
+                });
+            if let Some(exact) = computed {
+                bp = exact;
+            }
+            sized
+        };
 
         // Tiers 3 and 4: the book cannot absorb anything at or better than bankruptcy.
         if let Some(bp) = bp {
@@ -843,6 +883,9 @@ impl Policy {
         }
     }
 
+    // Inlined: the metrics (a dozen words) and the order are then built in place rather than
+    // copied into its frame.
+    #[inline(always)]
     fn emit(
         &mut self,
         order: &mut Order,
@@ -874,19 +917,34 @@ impl Policy {
     }
 }
 
-/// Per instrument, what depends only on the mark a decision used: the slippage bounds and the
-/// mark's reciprocal for the slippage metric (recomputed when a decision sees another mark).
+/// Per instrument, what depends only on the mark a decision used: the slippage bounds, the
+/// limits they give when the bankruptcy price does not bind, and the mark's reciprocal for the
+/// slippage metric (recomputed when a decision sees another mark).
 #[derive(Debug, Clone, Copy, Default)]
 struct MarkCache {
     bounds: sizing::SlippageBounds,
+    /// `limit_from_bound(spec, side, bound, None)` for a sell and a buy.
+    sell_limit: Option<i64>,
+    buy_limit: Option<i64>,
     mark_div: spec::DivWide,
 }
 
 impl MarkCache {
-    fn new(mark: i64, slippage: i64) -> Self {
+    fn new(spec: &InstrumentSpec, mark: i64, slippage: i64) -> Self {
+        let bounds = sizing::SlippageBounds::new(mark, slippage);
         Self {
-            bounds: sizing::SlippageBounds::new(mark, slippage),
+            bounds,
+            sell_limit: sizing::limit_from_bound(spec, Side::Sell, bounds.sell, None),
+            buy_limit: sizing::limit_from_bound(spec, Side::Buy, bounds.buy, None),
             mark_div: spec::DivWide::new(mark.max(1) as u64),
+        }
+    }
+
+    #[inline]
+    fn limit(&self, side: Side) -> Option<i64> {
+        match side {
+            Side::Sell => self.sell_limit,
+            Side::Buy => self.buy_limit,
         }
     }
 }

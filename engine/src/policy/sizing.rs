@@ -161,32 +161,114 @@ fn walk_side<const SELL: bool>(
     let qty = &levels.quantities()[..px.len()];
     // No bankruptcy price: every level may be counted (the bound is the worst price there is).
     let bp = bankruptcy.unwrap_or(if SELL { i64::MIN } else { i64::MAX });
-    if want <= 0 || !within::<SELL>(limit, bp) {
+    if want <= 0 || !within::<SELL>(limit, bp) || !positive::<SELL>(px, limit) {
         return walk_general::<SELL>(spec, levels, want, limit, bankruptcy);
     }
-    // Prices are positive in every level taken (a sell's are at or above a positive limit, a
-    // buy's at or above the best ask), so the cost is summed with unsigned products.
-    let positive = if SELL {
+    let t = take_within::<SELL>(px, qty, want, limit);
+    count_and_finish::<SELL>(spec, px, qty, want, limit, bankruptcy, t)
+}
+
+/// [`walk`] for a limit at or better than the bankruptcy price (the slippage bound binds
+/// first: [`InstrumentSpec::bankruptcy_beyond`]), with the bankruptcy price computed by
+/// `bankruptcy` only when the walk needs it: when the levels within the limit do not cover
+/// `want` (the depth to the bankruptcy price is then counted beyond them), or on the general
+/// walk's inputs. Otherwise the depth to it is `want` whatever it is, as in [`walk`]. Returns
+/// the sizing, equal to `walk(…, bankruptcy())`'s, and the price if it was computed.
+///
+/// Precondition (the caller's, not checked when the price is not computed): `limit` is at or
+/// better than the bankruptcy price for `side` (a sell's `limit ≥ bp`, a buy's `limit ≤ bp`), or
+/// there is none — what [`limit_from_bound`] gives when the slippage bound binds. On other
+/// inputs the result can differ from [`walk`]'s, which then takes its general path.
+#[inline]
+pub fn walk_bound_binds(
+    spec: &InstrumentSpec,
+    levels: &BookSide,
+    side: Side,
+    want: i64,
+    limit: i64,
+    bankruptcy: impl FnOnce() -> Option<i64>,
+) -> (Sized, Option<Option<i64>>) {
+    match side {
+        Side::Sell => walk_bound_binds_side::<true>(spec, levels, want, limit, bankruptcy),
+        Side::Buy => walk_bound_binds_side::<false>(spec, levels, want, limit, bankruptcy),
+    }
+}
+
+#[inline(never)]
+fn walk_bound_binds_side<const SELL: bool>(
+    spec: &InstrumentSpec,
+    levels: &BookSide,
+    want: i64,
+    limit: i64,
+    bankruptcy: impl FnOnce() -> Option<i64>,
+) -> (Sized, Option<Option<i64>>) {
+    let px = levels.prices();
+    let qty = &levels.quantities()[..px.len()];
+    if want <= 0 || !positive::<SELL>(px, limit) {
+        let bp = bankruptcy();
+        return (walk_side::<SELL>(spec, levels, want, limit, bp), Some(bp));
+    }
+    let t = take_within::<SELL>(px, qty, want, limit);
+    if t.left == 0 {
+        // `want` is covered within the limit: `walk` counts the depth to the bankruptcy price
+        // as `want` with or without one.
+        return (
+            count_and_finish::<SELL>(spec, px, qty, want, limit, None, t),
+            None,
+        );
+    }
+    let bp = bankruptcy();
+    let b = bp.unwrap_or(if SELL { i64::MIN } else { i64::MAX });
+    if !within::<SELL>(limit, b) {
+        // Not the caller's case (the bound binds), but exact anyway.
+        return (walk_side::<SELL>(spec, levels, want, limit, bp), Some(bp));
+    }
+    (
+        count_and_finish::<SELL>(spec, px, qty, want, limit, bp, t),
+        Some(bp),
+    )
+}
+
+/// Prices are positive in every level taken (a sell's are at or above a positive limit, a
+/// buy's at or above the best ask), so the cost can be summed with unsigned products.
+#[inline(always)]
+fn positive<const SELL: bool>(px: &[i64], limit: i64) -> bool {
+    if SELL {
         limit > 0
     } else {
         !matches!(px.first(), Some(&p) if p <= 0)
-    };
-    if !positive {
-        return walk_general::<SELL>(spec, levels, want, limit, bankruptcy);
     }
-    // Levels at or better than the limit: take until `want` (they are also within `bp`). Whole
-    // levels are taken while `left` exceeds them; the level that completes `want` is the last.
-    // Quantities and prices are positive here, so the products are unsigned 64 × 64 → 128.
+}
+
+/// What [`take_within`] took.
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    /// The next level to look at.
+    i: usize,
+    /// Still wanted.
+    left: i64,
+    /// Σ price·qty of what is taken.
+    cost: u128,
+    /// Quantity taken at the last level taken (level `i − 1`).
+    last_t: i64,
+}
+
+/// The levels at or better than the limit: take until `want` (> 0; prices positive, see
+/// [`positive`]). Whole levels are taken while `left` exceeds them; the level that completes
+/// `want` is the last. Quantities and prices are positive here, so the products are unsigned
+/// 64 × 64 → 128.
+#[inline(always)]
+fn take_within<const SELL: bool>(px: &[i64], qty: &[i64], want: i64, limit: i64) -> Taken {
     let mut left = want; // still wanted, > 0 inside the loop
-    let mut cost = 0u128; // Σ price·qty of what is taken
-    let mut last_t = 0i64; // quantity taken at the last level taken (level `i − 1`)
+    let mut cost = 0u128;
+    let mut last_t = 0i64;
     let mut i = 0usize;
     // The levels are sorted best first (`BookSide` keeps them so), so those within the limit
     // are a prefix: walk by quantity alone to the level that completes `want` (or the end),
     // then check that level's price once. When it is within the limit, so is every level
     // before it and this is exactly the walk that checks each price; otherwise (the depth
     // within the limit does not cover `want`) walk again checking each price.
-    let n = px.len();
+    let n = px.len().min(qty.len());
     while i < n && qty[i] < left {
         cost += u128::from(qty[i] as u64) * u128::from(px[i] as u64);
         left -= qty[i];
@@ -223,13 +305,34 @@ fn walk_side<const SELL: bool>(
     if left > 0 && i > 0 {
         last_t = qty[i - 1]; // the whole of the last level was taken
     }
-    let take = want - left;
+    Taken {
+        i,
+        left,
+        cost,
+        last_t,
+    }
+}
+
+/// After [`take_within`]: the levels up to the bankruptcy price, counted (capped at `want`),
+/// not taken; then [`finish`].
+#[inline(always)]
+fn count_and_finish<const SELL: bool>(
+    spec: &InstrumentSpec,
+    px: &[i64],
+    qty: &[i64],
+    want: i64,
+    limit: i64,
+    bankruptcy: Option<i64>,
+    t: Taken,
+) -> Sized {
+    let bp = bankruptcy.unwrap_or(if SELL { i64::MIN } else { i64::MAX });
+    let mut i = t.i;
+    let take = want - t.left;
     let last_i = i.saturating_sub(1);
-    let cost = cost as i128;
-    // Then the levels up to the bankruptcy price, counted (capped at `want`), not taken.
+    let cost = t.cost as i128;
     let mut to_bp = take;
     if take < want {
-        while i < px.len() && within::<SELL>(px[i], bp) {
+        while i < px.len().min(qty.len()) && within::<SELL>(px[i], bp) {
             to_bp = to_bp.saturating_add(qty[i]).min(want);
             i += 1;
             if to_bp >= want {
@@ -241,7 +344,7 @@ fn walk_side<const SELL: bool>(
         to_bp = want;
     }
     finish::<SELL>(
-        spec, px, qty, take, cost, last_i, last_t, to_bp, i as u32, limit,
+        spec, px, qty, take, cost, last_i, t.last_t, to_bp, i as u32, limit,
     )
 }
 

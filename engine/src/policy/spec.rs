@@ -380,6 +380,39 @@ impl InstrumentSpec {
         (bp > 0 && bp <= i64::MAX as i128).then_some(bp as i64)
     }
 
+    /// Whether the slippage `bound` binds before the bankruptcy price for the order closing a
+    /// position of `sign`: `true` when [`InstrumentSpec::bankruptcy_price`] is at or beyond
+    /// `bound` for that order (a long's sell: `bp ≤ bound`; a short's buy: `bp ≥ bound`) or does
+    /// not exist on that side (a long's `bp ≤ 0`, a short's beyond `i64::MAX`). Then the limit is
+    /// the bound's and the exact price is not needed to set it. `None` when this cannot be told
+    /// without the division (inverse contracts, `mb ≤ 0`, no position or mark).
+    ///
+    /// Linear: `bp = mark ∓ ⌊mb·E8/q⌋` (− for a long), and for integers `⌊a/q⌋ ≥ c ⇔ a ≥ c·q`
+    /// (`q > 0`), so `bp ≤ bound ⇔ mb·E8 ≥ (mark − bound)·q` for a long and `bp ≥ bound ⇔
+    /// mb·E8 ≥ (bound − mark)·q` for a short: one multiplication, no division. A long's `bp ≤ 0`
+    /// and a short's `bp > i64::MAX` satisfy the same inequality (the bound is positive and an
+    /// `i64`), so they count as binding, as they should.
+    #[inline]
+    pub fn bankruptcy_beyond(
+        &self,
+        sign: i64,
+        abs_qty: i64,
+        mark: i64,
+        mb: i64,
+        bound: i64,
+    ) -> Option<bool> {
+        if self.kind != ContractKind::Linear || abs_qty <= 0 || mark <= 0 || mb <= 0 || bound <= 0 {
+            return None;
+        }
+        let gap = if sign > 0 {
+            i128::from(mark) - i128::from(bound)
+        } else {
+            i128::from(bound) - i128::from(mark)
+        };
+        // |gap| < 2^64 and q < 2^63: the product fits an `i128`.
+        Some(i128::from(mb) * E8W >= gap * i128::from(abs_qty))
+    }
+
     /// `price` rounded to the tick: up when `up`, else down (saturating at the `i64` range).
     /// One 64-bit remainder `r`: `price − r` is the tick at or below, `price + (tick − r)` the
     /// one above.
@@ -727,6 +760,32 @@ mod tests {
             let a = a >> shift;
             proptest::prop_assert_eq!(floor_div(a, b), a.div_euclid(b));
             proptest::prop_assert_eq!(ceil_div(a >> 1, b), -(-(a >> 1)).div_euclid(b));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bankruptcy_beyond_matches_the_exact_price(
+            long in proptest::bool::ANY,
+            q in 1i64..1 << 50,
+            mark in 1i64..1 << 50,
+            mb in 1i64..1 << 55,
+            bound_off in -(1i64 << 40)..1 << 40,
+            shift in 0u32..40,
+        ) {
+            let s = lin();
+            let sign = if long { 1 } else { -1 };
+            for (q, mb) in [(q, mb), (q >> shift.min(49), mb), (q, mb >> shift)] {
+                let q = q.max(1);
+                let mb = mb.max(1);
+                let bound = (mark + (bound_off >> shift)).max(1);
+                let got = s.bankruptcy_beyond(sign, q, mark, mb, bound);
+                let want = match s.bankruptcy_price(sign, q, mark, mb) {
+                    Some(bp) => if long { bp <= bound } else { bp >= bound },
+                    None => true,
+                };
+                proptest::prop_assert_eq!(got, Some(want), "{} {} {} {} {}", sign, q, mark, mb, bound);
+            }
         }
     }
 
