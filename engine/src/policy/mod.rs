@@ -68,7 +68,7 @@
 //! by quantity that checks the limit once ([`sizing`]); the parts of the scope after the fill come
 //! from the solve instead of being recomputed; the per-order metrics carry raw integers and
 //! compute their ratios when read ([`metrics::OrderMetrics`]); and the spec is read by
-//! reference. [`reference`] keeps the plain versions the fast ones are tested against.
+//! reference. [`reference`](mod@reference) keeps the plain versions the fast ones are tested against.
 
 #![forbid(unsafe_code)]
 

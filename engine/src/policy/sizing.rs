@@ -118,7 +118,7 @@ impl SlippageBounds {
 /// Walks `levels` (the contra side of an order on `side`) and sizes an order wanting `want`
 /// (> 0) at `limit`. `bankruptcy` bounds the depth measured for the backstop decision.
 ///
-/// The walk is two tight loops, one per price bound, specialised by side (see [`walk_within`]):
+/// The walk is two tight loops, one per price bound, specialised by side (`walk_side`):
 /// the levels at or better than the limit (taken, with their cost `Σ price·qty` kept as it goes),
 /// then, only if they were not enough, the levels between the limit and the bankruptcy price
 /// (counted for the backstop decision). When the limit is not at or better than the bankruptcy

@@ -594,11 +594,11 @@ pub fn partial_qty(spec: &InstrumentSpec, p: &PartialInput) -> Option<i64> {
 
 /// [`partial_qty`] with the parts of the slack at the quantity found.
 ///
-/// Cost on the fast path ([`Lean`]: linear contracts with values in range, the usual case):
+/// Cost on the fast path (`Lean`: linear contracts with values in range, the usual case):
 /// the requirement at `Q` (no loss, no fee), one division for the linear root in each bracket
 /// visited (usually one), one exact slack at the candidate and a few per-lot bounds that prove
 /// one lot less fails — a dozen multiply-shift divisions by the scale and one 64-bit division.
-/// Other instruments take [`solve_general`] (the same steps in `i128`).
+/// Other instruments take `solve_general` (the same steps in `i128`).
 #[inline]
 pub fn partial_solve(spec: &InstrumentSpec, p: &PartialInput) -> Option<PartialSolution> {
     partial_solve_cached(spec, p, &mut PartialCache::default())
@@ -739,7 +739,7 @@ fn qty_at_cap(spec: &InstrumentSpec, cap: i64, mark: i64) -> i128 {
 /// The ADL ranking of one instrument: two preallocated heaps (longs, shorts) keyed by
 /// `pnl% × effective leverage` (E8), ids = account ids.
 ///
-/// Kept incrementally: the owner of the margin state calls [`AdlRanking::update`] when a
+/// Kept incrementally: the owner of the margin state calls [`AdlRanking::set`] when a
 /// position or its account's balance changes (O(log n)); deleveraging pops from the top
 /// (O(log n) per position). Nothing is ever sorted.
 #[derive(Debug, Clone)]
