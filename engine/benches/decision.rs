@@ -4,10 +4,14 @@
 //!   19 of the 20 bid levels, plus the `on_ack` that returns the account to `Normal` so the next
 //!   iteration decides again (the ack is the small part: see `ack_only`).
 //! - `decision/full_20_levels`: the same below the full threshold (no partial solve).
+//! - `decision_only/partial_20_levels`, `decision_only/full_20_levels`: `on_breach` alone, per
+//!   account: 64 accounts in the same breach decided back to back (timed), their acks untimed.
 //! - `decision/harness_baseline`: the harness alone.
 //! - `kernels/*`: the book walk and the partial solve alone.
 //!
 //! Target (issue 4): under 200 ns for the decision including a 20-level walk.
+
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, Criterion};
 use hotrisk_engine::policy::book::Book;
@@ -22,6 +26,9 @@ use hotrisk_feed::wire::{AckStatus, Msg, MsgKind, Order, Side};
 mod policy_common;
 
 const MARK: i64 = 49_000 * E8;
+
+/// Accounts decided per timed batch in `decision_only`.
+const BATCH: usize = 64;
 
 /// The BTCUSDT-like instrument of the policy tests (one definition for tests and bench).
 fn spec() -> InstrumentSpec {
@@ -143,6 +150,63 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         })
     });
+    g.finish();
+
+    // The decision alone: BATCH accounts in the same breach decided back to back (timed), then
+    // their acks (untimed), so the figure is `on_breach` only, per account.
+    let mut g = c.benchmark_group("decision_only");
+    for (name, mb) in [("partial_20_levels", 190 * E8), ("full_20_levels", 90 * E8)] {
+        let mut p = policy();
+        let inputs: Vec<BreachInput<'_>> = (1..=BATCH as u32)
+            .map(|account| BreachInput {
+                account,
+                scope: ScopeView {
+                    margin_balance: mb,
+                    maintenance: 196 * E8,
+                },
+                positions: &positions,
+                marks: &marks,
+            })
+            .collect();
+        let ack = |account: u32, id: u64| Msg {
+            account,
+            body: [id as i64, 0, 0],
+            ..rec(MsgKind::OrderAck, 3, AckStatus::Filled as u8, [0; 3])
+        };
+        let mut ids = [0u64; BATCH];
+        let mut seq = 0u64;
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut done = 0u64;
+                while done < iters {
+                    let n = (iters - done).min(BATCH as u64) as usize;
+                    seq += 1;
+                    let t = Instant::now();
+                    for (input, id) in inputs[..n].iter().zip(ids.iter_mut()) {
+                        black_box(p.on_breach(
+                            black_box(input),
+                            TriggerInfo {
+                                seq,
+                                ts: 2,
+                                publish_ts: 0,
+                            },
+                            &mut |o: Order, _m: OrderMetrics| *id = o.order_id,
+                        ));
+                    }
+                    total += t.elapsed();
+                    for (input, &id) in inputs[..n].iter().zip(&ids) {
+                        assert_ne!(id, 0, "account {} sent nothing", input.account);
+                        p.on_ack(&ack(input.account, id), 0)
+                            .expect("the ack matches the order just sent");
+                    }
+                    done += n as u64;
+                }
+                total
+            })
+        });
+    }
+
     g.finish();
 
     let mut k = c.benchmark_group("kernels");
