@@ -95,6 +95,20 @@ fn only(orders: &[(Order, OrderMetrics)]) -> Order {
     orders[0].0
 }
 
+/// A policy without cancel-first over `accounts` accounts and a fund of `fund`, with the mark
+/// and index at `MARK` and a 20-level book below and above it (nothing at any bankruptcy price
+/// of the tests' bankrupt accounts); also the ack timeout.
+fn backstop_policy(spec: InstrumentSpec, accounts: usize, fund: i64) -> (Policy, i64) {
+    let mut cfg = config();
+    cfg.cancel_first = false;
+    let timeout = cfg.ack_timeout_ns;
+    let mut p = Policy::new(cfg, vec![spec], accounts, fund);
+    prices(&mut p, 0, 0, MARK);
+    let (b, a) = ladder(MARK, E8, 20, E8 / 10);
+    book(&mut p, 0, 0, &b, &a);
+    (p, timeout)
+}
+
 #[test]
 fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
     let spec = btc();
@@ -249,13 +263,7 @@ fn every_unit_of_bad_debt_is_booked_once_and_where_it_executed() {
 #[test]
 fn a_timed_out_backstop_reserves_then_releases() {
     let spec = btc();
-    let mut cfg = config();
-    cfg.cancel_first = false;
-    let timeout = cfg.ack_timeout_ns;
-    let mut p = Policy::new(cfg, vec![spec], 4, 25 * E8);
-    prices(&mut p, 0, 0, MARK);
-    let (b, a) = ladder(MARK, E8, 20, E8 / 10);
-    book(&mut p, 0, 0, &b, &a);
+    let (mut p, timeout) = backstop_policy(spec, 4, 25 * E8);
     let acct = bankrupt_long(1);
     let (o, orders) = decide(&mut p, &spec, 0, &acct, MARK, 1, S);
     assert_eq!(o, Outcome::Sent(Tier::Backstop));
@@ -498,12 +506,7 @@ fn through_the_margin_core_and_the_venue() {
 /// the bankrupt account's own transfer) and 4's reduction refused.
 fn adl_books_with_ack_order(order: [usize; 3]) -> (i128, i128, i128, i128, i64) {
     let spec = btc();
-    let mut cfg = config();
-    cfg.cancel_first = false;
-    let mut p = Policy::new(cfg, vec![spec], 8, 10 * E8);
-    prices(&mut p, 0, 0, MARK);
-    let (b, a) = ladder(MARK, E8, 20, E8 / 10);
-    book(&mut p, 0, 0, &b, &a);
+    let (mut p, _) = backstop_policy(spec, 8, 10 * E8);
     p.adl_mut(0)
         .set(3, -E8 / 2, AdlRanking::score(9, 10, 10, 1));
     p.adl_mut(0).set(4, -E8, AdlRanking::score(2, 10, 10, 1));
@@ -554,13 +557,7 @@ fn an_adl_books_the_same_whatever_order_its_acks_come_in() {
 #[test]
 fn a_late_fill_of_a_timed_out_backstop_books_once() {
     let spec = btc();
-    let mut cfg = config();
-    cfg.cancel_first = false;
-    let timeout = cfg.ack_timeout_ns;
-    let mut p = Policy::new(cfg, vec![spec], 4, 50 * E8);
-    prices(&mut p, 0, 0, MARK);
-    let (b, a) = ladder(MARK, E8, 20, E8 / 10);
-    book(&mut p, 0, 0, &b, &a);
+    let (mut p, timeout) = backstop_policy(spec, 4, 50 * E8);
     let (_, orders) = decide(&mut p, &spec, 0, &bankrupt_long(1), MARK, 1, S);
     let o = only(&orders);
     assert_eq!(p.fund().available(), 30 * E8);
