@@ -2,10 +2,6 @@
 //! the file extension). Shared by `hotrisk run`, the demo, the bench report and
 //! `hotrisk-tools hist`.
 //!
-//! PNG needs the crate feature `png` (plotters' bitmap backend, which brings the `image` crate):
-//! `hotrisk-tools` turns it on; the engine's own binary does not, which keeps the README's first
-//! command (build + demo on a fresh clone) quicker. Without it a `.png` path is a clear error.
-//!
 //! The percentile spectrum puts latency on a log axis against percentile on a `1/(1−p)` log axis,
 //! so the tail (99%, 99.9%, 99.99%…) gets as much room as the median; several runs overlay.
 #![forbid(unsafe_code)]
@@ -27,9 +23,6 @@ pub enum PlotError {
     /// The extension is neither `.svg` nor `.png`.
     #[error("{0}: unsupported plot format (use .svg or .png)")]
     Format(String),
-    /// A `.png` path in a build without the `png` feature.
-    #[error("{0}: PNG output is not built into this binary (crate feature `png`, which `hotrisk-tools` has); use .svg")]
-    NoPng(String),
     /// The backend failed.
     #[error("{path}: {message}")]
     Draw {
@@ -131,35 +124,23 @@ fn draw_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> PlotError + '_ {
 
 type DrawResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-/// Evaluates `$body` (which draws on `$root` and renders text where `$text`) with the backend
-/// `$path`'s extension names: a macro, not a function, because the body is generic over the
-/// backend and each arm gives it a concrete one.
-macro_rules! with_backend {
-    ($path:expr, $size:expr, |$root:ident, $text:ident| $body:expr) => {{
-        let path: &Path = $path;
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let err = draw_err(path);
-        match ext.as_str() {
-            "svg" => {
-                let $root = SVGBackend::new(path, $size).into_drawing_area();
-                let $text = true;
-                $body.map_err(|e| err(&e))
-            }
-            #[cfg(feature = "png")]
-            "png" => {
-                let $root = BitMapBackend::new(path, $size).into_drawing_area();
-                let $text = false;
-                $body.map_err(|e| err(&e))
-            }
-            #[cfg(not(feature = "png"))]
-            "png" => Err(PlotError::NoPng(path.display().to_string())),
-            _ => Err(PlotError::Format(path.display().to_string())),
-        }
-    }};
+fn with_backend(
+    path: &Path,
+    size: (u32, u32),
+    f: &dyn Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult,
+    g: &dyn Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult,
+) -> Result<(), PlotError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let err = draw_err(path);
+    match ext.as_str() {
+        "svg" => f(SVGBackend::new(path, size).into_drawing_area()).map_err(|e| err(&e)),
+        "png" => g(BitMapBackend::new(path, size).into_drawing_area()).map_err(|e| err(&e)),
+        _ => Err(PlotError::Format(path.display().to_string())),
+    }
 }
 
 fn spectrum_on<DB: DrawingBackend>(
@@ -306,9 +287,12 @@ pub fn draw_spectrum(path: &Path, title: &str, series: &[SpectrumSeries]) -> Res
     if series.iter().all(|s| s.points.is_empty()) {
         return Err(PlotError::Empty(path.display().to_string()));
     }
-    with_backend!(path, (1000, 620), |root, text| spectrum_on(
-        root, title, series, text
-    ))
+    with_backend(
+        path,
+        (1000, 620),
+        &|root| spectrum_on(root, title, series, true),
+        &|root| spectrum_on(root, title, series, false),
+    )
 }
 
 /// Draws latency over time of `series` into `path` (see [`draw_spectrum`] for the formats).
@@ -316,9 +300,12 @@ pub fn draw_over_time(path: &Path, title: &str, series: &[TimeSeries]) -> Result
     if series.iter().all(|s| s.points.is_empty()) {
         return Err(PlotError::Empty(path.display().to_string()));
     }
-    with_backend!(path, (1000, 620), |root, text| over_time_on(
-        root, title, series, text
-    ))
+    with_backend(
+        path,
+        (1000, 620),
+        &|root| over_time_on(root, title, series, true),
+        &|root| over_time_on(root, title, series, false),
+    )
 }
 
 #[cfg(test)]
@@ -353,13 +340,8 @@ mod tests {
         let text = std::fs::read_to_string(&svg).unwrap();
         assert!(text.contains("<svg") && text.contains("run b") && text.contains("99.9%"));
         let png = dir.path().join("s.png");
-        if cfg!(feature = "png") {
-            draw_spectrum(&png, "spectrum", &[a]).unwrap();
-            assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
-        } else {
-            let e = draw_spectrum(&png, "spectrum", &[a]).unwrap_err();
-            assert!(e.to_string().contains("feature `png`"), "{e}");
-        }
+        draw_spectrum(&png, "spectrum", &[a]).unwrap();
+        assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
         let t = TimeSeries {
             label: "p99".into(),
             points: vec![(0.0, 100.0), (1.0, 250.0), (2.0, 180.0)],
