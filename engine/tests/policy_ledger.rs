@@ -12,6 +12,7 @@
 
 mod policy_common;
 
+mod common;
 use hotrisk_engine::policy::metrics::OrderMetrics;
 use hotrisk_engine::policy::spec::InstrumentSpec;
 use hotrisk_engine::policy::tiers::AdlRanking;
@@ -298,30 +299,14 @@ fn a_timed_out_backstop_reserves_then_releases() {
 /// summed from the venue's fills, never from the policy.
 #[test]
 fn through_the_margin_core_and_the_venue() {
-    use hotrisk_engine::margin::{
-        BracketSpec, Instrument, InstrumentSpec as MarginSpec, Kind, MarginMode, MarginState,
-    };
+    use hotrisk_engine::margin::{MarginMode, MarginState};
     use hotrisk_engine::pipeline::core::{OrderSink, RiskCore};
     use hotrisk_engine::pipeline::margin_core::MarginCore;
     use hotrisk_engine::policy::PolicyConfig;
     use hotrisk_feed::venue::Venue;
     use hotrisk_feed::wire::{Msg, MsgKind, Side};
 
-    let inst = Instrument::new(MarginSpec {
-        symbol: "BTCUSDT".into(),
-        kind: Kind::Linear,
-        tick_size_e8: E8 / 10,
-        lot_size_e8: E8 / 1000,
-        contract_size_e8: E8,
-        liquidation_fee_rate_e8: E8 / 200,
-        brackets: vec![BracketSpec {
-            notional_cap_e8: None,
-            max_leverage_e8: 100 * E8,
-            maintenance_margin_rate_e8: E8 / 200,
-            maintenance_amount_e8: None,
-        }],
-    })
-    .unwrap();
+    let inst = common::btc_linear();
     let mark = 85 * E8;
     let mut st = MarginState::new(vec![inst], vec![mark]).unwrap();
     // (account, wallet, qty, entry): 1 and 2 are past bankruptcy at 85 (both bankrupt at 90).

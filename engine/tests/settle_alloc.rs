@@ -2,9 +2,8 @@
 //! `Policy::cover_negative`, the wallet credited back to zero) allocates nothing: account fills
 //! run under a counting global allocator that counts this thread's allocations.
 
-use hotrisk_engine::margin::{
-    BracketSpec, Instrument, InstrumentSpec, Kind, MarginMode, MarginState,
-};
+mod common;
+use hotrisk_engine::margin::{MarginMode, MarginState};
 use hotrisk_engine::pipeline::core::{OrderSink, RiskCore};
 use hotrisk_engine::pipeline::margin_core::MarginCore;
 use hotrisk_engine::policy::PolicyConfig;
@@ -23,21 +22,7 @@ fn fill(account: u32, qty: i64, price: i64) -> Msg {
 
 #[test]
 fn settling_negative_balances_allocates_nothing() {
-    let inst = Instrument::new(InstrumentSpec {
-        symbol: "BTCUSDT".into(),
-        kind: Kind::Linear,
-        tick_size_e8: E8 / 10,
-        lot_size_e8: E8 / 1000,
-        contract_size_e8: E8,
-        liquidation_fee_rate_e8: E8 / 200,
-        brackets: vec![BracketSpec {
-            notional_cap_e8: None,
-            max_leverage_e8: 100 * E8,
-            maintenance_margin_rate_e8: E8 / 200,
-            maintenance_amount_e8: None,
-        }],
-    })
-    .unwrap();
+    let inst = common::btc_linear();
     let n = 200u32;
     let mut st = MarginState::new(vec![inst], vec![100 * E8]).unwrap();
     for a in 0..n {

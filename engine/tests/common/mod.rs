@@ -200,3 +200,23 @@ pub fn next_mark(r: &mut impl Rng, inst: &Instrument, mark: i64, pct: f64) -> i6
     let m = ((mark as f64 * f) / t as f64).round() as i64 * t;
     m.clamp(inst.min_mark_e8(), inst.max_mark_e8())
 }
+
+/// The fixed one-bracket BTCUSDT of the settlement tests: linear, tick 0.1, lot 0.001, 100×,
+/// 0.5 % maintenance, 0.5 % liquidation fee.
+pub fn btc_linear() -> Instrument {
+    Instrument::new(InstrumentSpec {
+        symbol: "BTCUSDT".into(),
+        kind: Kind::Linear,
+        tick_size_e8: E8 / 10,
+        lot_size_e8: E8 / 1000,
+        contract_size_e8: E8,
+        liquidation_fee_rate_e8: E8 / 200,
+        brackets: vec![BracketSpec {
+            notional_cap_e8: None,
+            max_leverage_e8: 100 * E8,
+            maintenance_margin_rate_e8: E8 / 200,
+            maintenance_amount_e8: None,
+        }],
+    })
+    .expect("a valid instrument")
+}
